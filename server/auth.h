@@ -1,0 +1,65 @@
+/*
+ * Authentication.  A table of schemes (Basic now; Negotiate, Kerberos,
+ * CredSSP and certificates slot in as rows) decides from the request's
+ * Authorization header, the connection's state and the listener whether
+ * the request is authenticated, needs another 401 leg, or must wait for a
+ * worker (password hashing and PAM never run on the loop thread).
+ *
+ * Authentication is mandatory on every path except the unauthenticated
+ * Identify; a request without an Authorization header never reaches the
+ * dispatcher.
+ */
+#ifndef WRM_AUTH_H
+#define WRM_AUTH_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+#include "daemon.h"
+
+enum wrm_auth_status {
+	WRM_AUTH_OK = 0,	/* identity filled */
+	WRM_AUTH_CHALLENGE,	/* answer 401 with the challenge headers */
+	WRM_AUTH_PENDING,	/* a worker is checking; done() follows */
+};
+
+struct wrm_auth_input {
+	const char *authorization;	/* header value or NULL */
+	bool tls;
+	const char *client_ip;
+};
+
+/* Up to this many WWW-Authenticate values on a 401. */
+#define WRM_AUTH_MAX_CHALLENGES	6
+
+struct wrm_auth_result {
+	enum wrm_auth_status status;
+	struct wrm_identity who;
+	const char *challenges[WRM_AUTH_MAX_CHALLENGES];
+	size_t n_challenges;
+	char *challenge_buf;		/* storage for a token challenge */
+};
+
+typedef void (*wrm_auth_done_fn)(void *arg, struct wrm_auth_result *res);
+
+int wrm_auth_init(void);
+void wrm_auth_shutdown(void);
+/*
+ * Authenticate.  Returns OK or CHALLENGE synchronously in res, or PENDING:
+ * then done(arg, res) is called later on the loop thread (never before
+ * this returns).
+ */
+void wrm_auth_check(const struct wrm_auth_input *in,
+    struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg);
+void wrm_auth_result_clear(struct wrm_auth_result *res);
+void wrm_identity_clear(struct wrm_identity *who);
+/* The challenge set for a fresh 401 on this kind of listener. */
+void wrm_auth_challenges(bool tls, struct wrm_auth_result *res);
+/* Forget cached verifications (user table changed, SIGHUP). */
+void wrm_auth_flush_cache(void);
+
+/* Password hashing for the lab user table (crypt(3), yescrypt or SHA-512). */
+int wrm_auth_hash_password(const char *password, char **hash_r);
+bool wrm_auth_verify_hash(const char *password, const char *hash);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * Every configuration key, once.  Each table row is
+ *   X(field, "Key", TYPE, "default", "one-line description")
+ * and generates the structure member, its default, the parser entry, the
+ * -T output and the list the test suite compares with winrmd.conf(5).
+ * Key names and defaults follow Windows' winrm/config tree where one
+ * exists.  TYPE is U64 (unsigned decimal), BOOL, STR or LIST (space or
+ * comma separated words, kept as one string).
+ */
+
+/* [Service]: winrm/config and winrm/config/service */
+#define WRM_SERVICE_KEYS(X) \
+	X(max_envelope_size_kb, "MaxEnvelopeSizekb", U64, "500", \
+	    "Largest request and response envelope, in KiB") \
+	X(max_timeout_ms, "MaxTimeoutms", U64, "60000", \
+	    "Upper bound on a request's OperationTimeout") \
+	X(max_batch_items, "MaxBatchItems", U64, "32000", \
+	    "Most items in one enumeration response") \
+	X(max_connections, "MaxConnections", U64, "300", \
+	    "Most simultaneous client connections per listener") \
+	X(max_concurrent_operations_per_user, \
+	    "MaxConcurrentOperationsPerUser", U64, "1500", \
+	    "Most operations in progress for one user") \
+	X(enumeration_timeout_ms, "EnumerationTimeoutms", U64, "240000", \
+	    "Lifetime of an unused enumeration context") \
+	X(max_packet_retrieval_time_seconds, "MaxPacketRetrievalTimeSeconds", \
+	    U64, "120", "Time allowed to receive a request; idle keep-alive") \
+	X(allow_unencrypted, "AllowUnencrypted", BOOL, "false", \
+	    "Accept unencrypted requests on HTTP listeners") \
+	X(allow_remote_access, "AllowRemoteAccess", BOOL, "true", \
+	    "Serve requests at all (false refuses every operation)") \
+	X(state_directory, "StateDirectory", STR, WRM_DEFAULT_STATEDIR, \
+	    "Directory of the state store and host sockets") \
+	X(plugin_directory, "PluginDirectory", STR, "", \
+	    "Directory plugins are loaded from; empty: the installed one") \
+	X(host_program, "HostProgram", STR, "", \
+	    "Path of winrmd-host; empty: the installed one") \
+	X(log_level, "LogLevel", STR, "INFO", \
+	    "QUIET, FATAL, ERROR, INFO, VERBOSE, DEBUG1, DEBUG2 or DEBUG3") \
+	X(host_name, "HostName", STR, "", \
+	    "Name shown in fault Machine attributes; empty: the host name") \
+	X(user_mode, "UserMode", BOOL, "false", \
+	    "Run every shell as the daemon's own user, with the lab user table")
+
+/* [Service/Auth]: winrm/config/service/auth */
+#define WRM_AUTH_KEYS(X) \
+	X(basic, "Basic", BOOL, "false", \
+	    "Accept HTTP Basic authentication") \
+	X(kerberos, "Kerberos", BOOL, "true", \
+	    "Accept Kerberos authentication") \
+	X(negotiate, "Negotiate", BOOL, "true", \
+	    "Accept Negotiate (SPNEGO: Kerberos or NTLM) authentication") \
+	X(certificate, "Certificate", BOOL, "false", \
+	    "Accept client certificate authentication on HTTPS") \
+	X(credssp, "CredSSP", BOOL, "false", \
+	    "Accept CredSSP authentication") \
+	X(cbt_hardening_level, "CbtHardeningLevel", STR, "Relaxed", \
+	    "Channel binding check on HTTPS: None, Relaxed or Strict")
+
+/* [Winrs]: winrm/config/winrs */
+#define WRM_WINRS_KEYS(X) \
+	X(allow_remote_shell_access, "AllowRemoteShellAccess", BOOL, "true", \
+	    "Allow shells at all") \
+	X(idle_timeout, "IdleTimeout", U64, "7200000", \
+	    "Default shell idle timeout, in ms") \
+	X(max_concurrent_users, "MaxConcurrentUsers", U64, "2147483647", \
+	    "Most users with shells at once") \
+	X(max_shell_run_time, "MaxShellRunTime", U64, "2147483647", \
+	    "Longest shell lifetime, in ms (informational, as on Windows)") \
+	X(max_processes_per_shell, "MaxProcessesPerShell", U64, "2147483647", \
+	    "Most processes in one shell's process tree") \
+	X(max_memory_per_shell_mb, "MaxMemoryPerShellMB", U64, "2147483647", \
+	    "Most memory of one shell's process tree, in MiB") \
+	X(max_shells_per_user, "MaxShellsPerUser", U64, "2147483647", \
+	    "Most shells one user may have open")
+
+/* [Listener NAME]: winrm/config/listener */
+#define WRM_LISTENER_KEYS(X) \
+	X(address, "Address", STR, "*", \
+	    "IP address to listen on; * for every address") \
+	X(port, "Port", U64, "5985", "TCP port; 0 picks a free one") \
+	X(transport, "Transport", STR, "HTTP", "HTTP or HTTPS") \
+	X(url_prefix, "URLPrefix", STR, "wsman", \
+	    "Path the service answers on") \
+	X(certificate_file, "CertificateFile", STR, "", \
+	    "PEM certificate chain (HTTPS)") \
+	X(key_file, "KeyFile", STR, "", "PEM private key (HTTPS)") \
+	X(enabled, "Enabled", BOOL, "true", "Whether the listener is active") \
+	X(hostname, "Hostname", STR, "", "Host name clients use (informational)")
+
+/* [SessionConfiguration NAME] */
+#define WRM_SESSION_KEYS(X) \
+	X(plugin, "Plugin", STR, "", "Plugin name (a file in PluginDirectory)") \
+	X(resource_uri, "ResourceURI", STR, "", \
+	    "Resource URI; default http://schemas.microsoft.com/powershell/NAME") \
+	X(enabled, "Enabled", BOOL, "true", \
+	    "Whether new shells may be created") \
+	X(allow_users, "AllowUsers", LIST, "", \
+	    "Users allowed to use it (empty: everyone the service allows)") \
+	X(allow_groups, "AllowGroups", LIST, "", \
+	    "Groups allowed to use it") \
+	X(run_as_user, "RunAsUser", STR, "", \
+	    "Run every shell as this user whoever the caller is") \
+	X(output_buffering_mode, "OutputBufferingMode", STR, "Block", \
+	    "Block or Drop: what a disconnected shell does when its buffer fills") \
+	X(idle_timeout_ms, "IdleTimeoutms", U64, "7200000", \
+	    "Default shell idle timeout, in ms") \
+	X(max_idle_timeout_ms, "MaxIdleTimeoutms", U64, "2147483647", \
+	    "Largest idle timeout a client may ask for, in ms") \
+	X(use_shared_process, "UseSharedProcess", BOOL, "false", \
+	    "One host process for all shells of a user on this configuration") \
+	X(max_shells_per_user, "MaxShellsPerUser", U64, "2147483647", \
+	    "Most shells one user may have on this configuration") \
+	X(max_concurrent_users, "MaxConcurrentUsers", U64, "2147483647", \
+	    "Most users with shells on this configuration at once") \
+	X(max_concurrent_commands_per_shell, "MaxConcurrentCommandsPerShell", \
+	    U64, "2147483647", "Most commands one shell may have") \
+	X(max_memory_per_shell_mb, "MaxMemoryPerShellMB", U64, "2147483647", \
+	    "Most memory of one shell's process tree, in MiB") \
+	X(max_processes_per_shell, "MaxProcessesPerShell", U64, "2147483647", \
+	    "Most processes in one shell's process tree") \
+	X(output_buffer_kb, "OutputBufferSizekb", U64, "16384", \
+	    "Output buffered per shell before the command is paused, in KiB")

@@ -1,0 +1,715 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "auth.h"
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "misc.h"
+#include "wsman.h"
+
+#define SERVER_HEADER	"Microsoft-HTTPAPI/2.0 winrmd/" PACKAGE_VERSION
+#define CT_SOAP_UTF8	"application/soap+xml;charset=UTF-8"
+#define CT_SOAP_UTF16	"application/soap+xml;charset=UTF-16"
+#define MHD_MEMORY	(64 * 1024)
+
+struct wrm_listener {
+	struct wrm_listener_conf *conf;
+	struct MHD_Daemon *mhd;
+	struct wrm_io *io;
+	struct wrm_timer *timer;
+	bool run_posted;
+	bool tls;
+	uint16_t port;
+	char *prefix;		/* "/wsman" */
+	char *cert_pem, *key_pem;
+	struct wrm_listener *next;
+};
+
+/* One TCP connection. */
+struct wrm_http_conn {
+	struct wrm_listener *l;
+	char client_ip[INET6_ADDRSTRLEN];
+};
+
+enum req_stage {
+	RS_BODY = 0,		/* collecting the body */
+	RS_AUTH,		/* waiting for a worker */
+	RS_OP,			/* waiting for the operation */
+	RS_READY,		/* response ready to queue */
+	RS_QUEUED,
+};
+
+struct wrm_http_req {
+	struct wrm_listener *l;
+	struct wrm_http_conn *hc;
+	struct MHD_Connection *conn;
+	enum req_stage stage;
+	struct wrm_buf body;
+	bool too_large;
+	bool suspended;
+	bool in_handler;
+	char *authorization;
+	char *content_type;
+	char *url;
+	char *method;
+	bool anon_identify;
+	struct wrm_auth_result auth;
+	struct wrm_op *op;
+	int status;
+	struct wrm_buf resp;
+	const char *resp_type;
+	struct wrm_http_req *next_active;	/* active list */
+	struct wrm_http_req *prev_active;
+};
+
+static struct wrm_listener *listeners;
+static struct wrm_http_req *active;
+static size_t n_active;
+
+static void listener_run(struct wrm_listener *l);
+
+static void
+active_add(struct wrm_http_req *r)
+{
+	r->next_active = active;
+	r->prev_active = NULL;
+	if (active != NULL)
+		active->prev_active = r;
+	active = r;
+	n_active++;
+}
+
+static void
+active_del(struct wrm_http_req *r)
+{
+	if (r->prev_active != NULL)
+		r->prev_active->next_active = r->next_active;
+	else if (active == r)
+		active = r->next_active;
+	if (r->next_active != NULL)
+		r->next_active->prev_active = r->prev_active;
+	r->next_active = r->prev_active = NULL;
+	n_active--;
+}
+
+size_t
+wrm_http_active_requests(void)
+{
+	return n_active;
+}
+
+static void
+run_posted(void *arg)
+{
+	struct wrm_listener *l = arg;
+
+	l->run_posted = false;
+	listener_run(l);
+}
+
+static void
+schedule_run(struct wrm_listener *l)
+{
+	if (l->run_posted)
+		return;
+	l->run_posted = true;
+	wrm_loop_post(D.loop, run_posted, l);
+}
+
+static void
+timer_fired(void *arg)
+{
+	struct wrm_listener *l = arg;
+
+	l->timer = NULL;
+	listener_run(l);
+}
+
+/* Let MHD work, then re-arm its timeout. */
+static void
+listener_run(struct wrm_listener *l)
+{
+	MHD_UNSIGNED_LONG_LONG to;
+
+	if (l->mhd == NULL)
+		return;
+	MHD_run(l->mhd);
+	wrm_timer_cancel(l->timer);
+	l->timer = NULL;
+	if (MHD_get_timeout(l->mhd, &to) == MHD_YES) {
+		if (to == 0)
+			schedule_run(l);
+		else
+			wrm_timer_add(D.loop, to, timer_fired, l, &l->timer);
+	}
+}
+
+static void
+listener_io(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	listener_run(arg);
+}
+
+static void
+req_free(struct wrm_http_req *r)
+{
+	if (r->op != NULL)
+		wsman_op_free(r->op);
+	wrm_auth_result_clear(&r->auth);
+	wrm_buf_free(&r->body);
+	wrm_buf_free(&r->resp);
+	free(r->authorization);
+	free(r->content_type);
+	free(r->url);
+	free(r->method);
+	free(r);
+}
+
+static enum MHD_Result
+queue_response(struct wrm_http_req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len, i;
+	uint8_t *data;
+
+	data = wrm_buf_steal(&r->resp, &len);
+	if (data == NULL)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer_with_free_callback(len, data,
+	    free);
+	if (resp == NULL) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, SERVER_HEADER);
+	if (len > 0 && r->resp_type != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    r->resp_type);
+	if (r->status == MHD_HTTP_UNAUTHORIZED)
+		for (i = 0; i < r->auth.n_challenges; i++)
+			MHD_add_response_header(resp,
+			    MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			    r->auth.challenges[i]);
+	r->stage = RS_QUEUED;
+	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Set a response without a SOAP body. */
+static void
+set_plain(struct wrm_http_req *r, int status)
+{
+	wrm_buf_reset(&r->resp);
+	r->status = status;
+	r->resp_type = NULL;
+	r->stage = RS_READY;
+}
+
+static void
+wake(struct wrm_http_req *r)
+{
+	if (r->in_handler || !r->suspended)
+		return;
+	r->suspended = false;
+	MHD_resume_connection(r->conn);
+	schedule_run(r->l);
+}
+
+void
+wrm_http_op_done(struct wrm_op *op)
+{
+	struct wrm_http_req *r = op->http;
+	int rc;
+
+	if (r == NULL)
+		return;
+	wrm_buf_reset(&r->resp);
+	r->status = op->http_status ? op->http_status : MHD_HTTP_OK;
+	if (op->utf16) {
+		rc = wrm_utf8_to_utf16le(wrm_buf_ptr(&op->out),
+		    wrm_buf_len(&op->out), &r->resp);
+		r->resp_type = CT_SOAP_UTF16;
+	} else {
+		rc = wrm_buf_put(&r->resp, wrm_buf_ptr(&op->out),
+		    wrm_buf_len(&op->out));
+		r->resp_type = CT_SOAP_UTF8;
+	}
+	if (rc != 0) {
+		error_fr(rc, "cannot build the response");
+		set_plain(r, MHD_HTTP_INTERNAL_SERVER_ERROR);
+	}
+	r->stage = RS_READY;
+	wake(r);
+}
+
+static bool
+content_is_utf16(const char *ct)
+{
+	const char *cs;
+
+	if (ct == NULL || (cs = strcasestr(ct, "charset")) == NULL)
+		return false;
+	cs += 7;
+	while (*cs == ' ' || *cs == '=' || *cs == '"')
+		cs++;
+	return strncasecmp(cs, "utf-16", 6) == 0;
+}
+
+static bool
+path_matches(const struct wrm_listener *l, const char *url, bool *anon_r)
+{
+	size_t n = strlen(l->prefix);
+
+	*anon_r = false;
+	if (strncmp(url, l->prefix, n) == 0 &&
+	    (url[n] == '\0' || (url[n] == '/' && url[n + 1] == '\0')))
+		return true;
+	if (strcmp(url, "/wsman-anon") == 0 ||
+	    strcmp(url, "/wsman-anon/") == 0 ||
+	    strcmp(url, "/wsman-anon/identify") == 0) {
+		*anon_r = true;
+		return true;
+	}
+	return false;
+}
+
+static void
+start_op(struct wrm_http_req *r)
+{
+	struct wrm_op *op;
+	char url[300];
+
+	snprintf(url, sizeof(url), "%s://%s:%u%s", r->l->tls ? "https" : "http",
+	    "localhost", (unsigned)r->l->port, r->l->prefix);
+	op = wsman_op_new(r, &r->auth.who, r->hc->client_ip, url,
+	    content_is_utf16(r->content_type));
+	if (op == NULL) {
+		set_plain(r, MHD_HTTP_INTERNAL_SERVER_ERROR);
+		return;
+	}
+	r->op = op;
+	r->stage = RS_OP;
+	wsman_dispatch(op, wrm_buf_ptr(&r->body), wrm_buf_len(&r->body));
+}
+
+static void
+after_auth(struct wrm_http_req *r)
+{
+	struct wrm_log_ctx ctx = { r->hc->client_ip, NULL, NULL, "auth" };
+
+	if (r->auth.status == WRM_AUTH_CHALLENGE) {
+		set_plain(r, MHD_HTTP_UNAUTHORIZED);
+		return;
+	}
+	ctx.user = r->auth.who.user;
+	wrm_log_ctx_set(&ctx);
+	if (wrm_buf_len(&r->body) == 0) {
+		/* An authentication-only POST. */
+		set_plain(r, MHD_HTTP_OK);
+		wrm_log_ctx_clear();
+		return;
+	}
+	start_op(r);
+	wrm_log_ctx_clear();
+}
+
+static void
+auth_done(void *arg, struct wrm_auth_result *res)
+{
+	struct wrm_http_req *r = arg;
+
+	(void)res;
+	after_auth(r);
+	if (r->stage == RS_READY)
+		wake(r);
+}
+
+/* The whole request is in: decide what to do with it. */
+static void
+process(struct wrm_http_req *r)
+{
+	struct wrm_auth_input in;
+	bool anon;
+
+	if (strcmp(r->method, "POST") != 0) {
+		set_plain(r, MHD_HTTP_METHOD_NOT_ALLOWED);
+		return;
+	}
+	if (!path_matches(r->l, r->url, &anon)) {
+		set_plain(r, MHD_HTTP_NOT_FOUND);
+		return;
+	}
+	if (r->too_large) {
+		verbose("client=%s request larger than MaxEnvelopeSizekb "
+		    "(%llu KiB)", r->hc->client_ip, (unsigned long long)
+		    D.conf->service.max_envelope_size_kb);
+		set_plain(r, MHD_HTTP_CONTENT_TOO_LARGE);
+		return;
+	}
+	if ((anon || r->anon_identify) && wrm_buf_len(&r->body) > 0 &&
+	    wsman_is_identify(wrm_buf_ptr(&r->body), wrm_buf_len(&r->body),
+	    content_is_utf16(r->content_type))) {
+		r->auth.status = WRM_AUTH_OK;
+		r->auth.who.mechanism = NULL;
+		start_op(r);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	in.authorization = r->authorization;
+	in.tls = r->l->tls;
+	in.client_ip = r->hc->client_ip;
+	r->stage = RS_AUTH;
+	wrm_auth_check(&in, &r->auth, auth_done, r);
+	if (r->auth.status != WRM_AUTH_PENDING)
+		after_auth(r);
+}
+
+static enum MHD_Result
+access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_size, void **con_cls)
+{
+	struct wrm_listener *l = cls;
+	struct wrm_http_req *r = *con_cls;
+	const union MHD_ConnectionInfo *ci;
+	const char *v;
+	uint64_t clen;
+	enum MHD_Result ret;
+
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->l = l;
+		r->conn = conn;
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		r->hc = ci != NULL ? ci->socket_context : NULL;
+		if (r->hc == NULL) {
+			free(r);
+			return MHD_NO;
+		}
+		wrm_buf_init(&r->body, wrm_max_envelope());
+		wrm_buf_init(&r->resp, 0);
+		r->url = strdup(url);
+		r->method = strdup(method);
+		if ((v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_AUTHORIZATION)) != NULL)
+			r->authorization = strdup(v);
+		if ((v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_TYPE)) != NULL)
+			r->content_type = strdup(v);
+		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    "WSMANIDENTIFY");
+		r->anon_identify = v != NULL && strcasecmp(v,
+		    "unauthenticated") == 0;
+		v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (v != NULL && wrm_parse_u64(v, &clen) == 0 &&
+		    clen > wrm_max_envelope())
+			r->too_large = true;
+		active_add(r);
+		*con_cls = r;
+		if (r->url == NULL || r->method == NULL)
+			return MHD_NO;
+		if (r->too_large) {
+			/* Refuse before reading the body, as Windows does. */
+			set_plain(r, MHD_HTTP_CONTENT_TOO_LARGE);
+			return queue_response(r);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!r->too_large && wrm_buf_put(&r->body, upload_data,
+		    *upload_size) != 0) {
+			r->too_large = true;
+			wrm_buf_free(&r->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->stage == RS_QUEUED)
+		return MHD_YES;
+	r->in_handler = true;
+	if (r->stage == RS_BODY)
+		process(r);
+	r->in_handler = false;
+	if (r->stage == RS_READY)
+		return queue_response(r);
+	/* Waiting for a worker, a host or a parked Receive. */
+	r->suspended = true;
+	MHD_suspend_connection(conn);
+	ret = MHD_YES;
+	return ret;
+}
+
+static void
+request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct wrm_http_req *r = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	if (r == NULL)
+		return;
+	if (r->op != NULL)
+		wsman_op_finished(r->op,
+		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	active_del(r);
+	if (r->stage == RS_AUTH) {
+		/* A worker still holds r: let it finish into nothing. */
+		r->conn = NULL;
+	}
+	req_free(r);
+	*con_cls = NULL;
+}
+
+static void
+connection_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct wrm_listener *l = cls;
+	struct wrm_http_conn *hc;
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	const struct sockaddr_in6 *s6;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		free(*socket_ctx);
+		*socket_ctx = NULL;
+		return;
+	}
+	if ((hc = calloc(1, sizeof(*hc))) == NULL)
+		return;
+	hc->l = l;
+	strcpy(hc->client_ip, "-");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && (sa = ci->client_addr) != NULL) {
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->
+			    sin_addr, hc->client_ip, sizeof(hc->client_ip));
+		else if (sa->sa_family == AF_INET6) {
+			s6 = (const struct sockaddr_in6 *)sa;
+			if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+				inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12],
+				    hc->client_ip, sizeof(hc->client_ip));
+			else
+				inet_ntop(AF_INET6, &s6->sin6_addr,
+				    hc->client_ip, sizeof(hc->client_ip));
+		}
+	}
+	*socket_ctx = hc;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	debug("http: %s", msg);
+}
+
+static char *
+read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	struct wrm_buf b;
+	char chunk[4096];
+	size_t n, len;
+
+	if (f == NULL)
+		return NULL;
+	wrm_buf_init(&b, 1024 * 1024);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (wrm_buf_put(&b, chunk, n) != 0)
+			break;
+	fclose(f);
+	wrm_buf_putc(&b, '\0');
+	return (char *)wrm_buf_steal(&b, &len);
+}
+
+static int
+bind_address(const struct wrm_listener_conf *lc, struct sockaddr_storage *ss,
+    unsigned *flags)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strcmp(lc->address, "*") == 0 || lc->address[0] == '\0') {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_any;
+		s6->sin6_port = htons((uint16_t)lc->port);
+		*flags |= MHD_USE_DUAL_STACK;
+		return 0;
+	}
+	if (inet_pton(AF_INET, lc->address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)lc->port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, lc->address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)lc->port);
+		*flags |= MHD_USE_IPv6;
+		return 0;
+	}
+	return WRM_ERR_CONFIG;
+}
+
+int
+wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
+{
+	struct wrm_listener *l;
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *di;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
+	uint64_t timeout = D.conf->service.max_packet_retrieval_time_seconds;
+	int r;
+
+	*l_r = NULL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return WRM_ERR_ALLOC;
+	l->conf = lc;
+	l->tls = strcasecmp(lc->transport, "HTTPS") == 0;
+	if (asprintf(&l->prefix, "/%s", lc->url_prefix[0] == '/' ?
+	    lc->url_prefix + 1 : lc->url_prefix) < 0) {
+		free(l);
+		return WRM_ERR_ALLOC;
+	}
+	if ((r = bind_address(lc, &ss, &flags)) != 0) {
+		error("listener %s: bad Address %s", lc->name, lc->address);
+		goto fail;
+	}
+	if (l->tls) {
+		flags |= MHD_USE_TLS;
+		l->cert_pem = read_file(lc->certificate_file);
+		l->key_pem = read_file(lc->key_file);
+		if (l->cert_pem == NULL || l->key_pem == NULL) {
+			error("listener %s: cannot read %s or %s", lc->name,
+			    lc->certificate_file, lc->key_file);
+			r = WRM_ERR_CONFIG;
+			goto fail;
+		}
+	}
+	if (timeout < 180)
+		timeout = 180;
+	l->mhd = MHD_start_daemon(flags, (uint16_t)lc->port, NULL, NULL,
+	    access_handler, l,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
+	    MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(D.conf->service.max_connections + 64),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, l->cert_pem,
+	    MHD_OPTION_HTTPS_MEM_KEY, l->key_pem,
+	    MHD_OPTION_HTTPS_PRIORITIES,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    MHD_OPTION_END);
+	if (l->mhd == NULL) {
+		error("listener %s: cannot listen on %s port %llu: %s",
+		    lc->name, lc->address, (unsigned long long)lc->port,
+		    strerror(errno));
+		r = WRM_ERR_SYSTEM;
+		goto fail;
+	}
+	di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	l->port = di != NULL ? di->port : (uint16_t)lc->port;
+	di = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL || (r = wrm_loop_watch(D.loop, di->epoll_fd,
+	    WRM_LOOP_READ, listener_io, l, &l->io)) != 0) {
+		MHD_stop_daemon(l->mhd);
+		r = WRM_ERR_SYSTEM;
+		goto fail;
+	}
+	l->next = listeners;
+	listeners = l;
+	logit("listening on %s://%s:%u%s (%s)", l->tls ? "https" : "http",
+	    lc->address, (unsigned)l->port, l->prefix, lc->name);
+	listener_run(l);
+	*l_r = l;
+	return 0;
+fail:
+	free(l->prefix);
+	free(l->cert_pem);
+	free(l->key_pem);
+	free(l);
+	return r;
+}
+
+void
+wrm_http_abort_all(void)
+{
+	struct wrm_http_req *r;
+
+	for (r = active; r != NULL; r = r->next_active)
+		if (r->op != NULL && r->stage == RS_OP)
+			wsman_op_abort(r->op);
+}
+
+void
+wrm_http_stop(struct wrm_listener *l)
+{
+	struct wrm_listener **pp;
+
+	if (l == NULL)
+		return;
+	for (pp = &listeners; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	wrm_loop_unwatch(l->io);
+	wrm_timer_cancel(l->timer);
+	if (l->mhd != NULL)
+		MHD_stop_daemon(l->mhd);
+	free(l->prefix);
+	if (l->key_pem != NULL)
+		explicit_bzero(l->key_pem, strlen(l->key_pem));
+	free(l->cert_pem);
+	free(l->key_pem);
+	free(l);
+}
+
+uint16_t
+wrm_http_port(const struct wrm_listener *l)
+{
+	return l->port;
+}
+
+bool
+wrm_http_is_tls(const struct wrm_listener *l)
+{
+	return l->tls;
+}
+
+const char *
+wrm_http_name(const struct wrm_listener *l)
+{
+	return l->conf->name;
+}

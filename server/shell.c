@@ -1,0 +1,618 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "misc.h"
+#include "plugin-codes.h"
+#include "shell.h"
+#include "spawn.h"
+#include "store.h"
+
+/* Host error code meaning "the host process is gone". */
+#define HOST_DIED_CODE	0xffffffffu
+
+struct wrm_pending {
+	uint32_t reqid;
+	wrm_host_reply_fn fn;
+	void *arg;
+	struct wrm_pending *next;
+};
+
+static struct wrm_shell *shells;
+static struct wrm_host *hosts;
+
+struct wrm_shell *
+wrm_shell_first(void)
+{
+	return shells;
+}
+
+struct wrm_shell *
+wrm_shell_find(const char *id)
+{
+	struct wrm_shell *sh;
+
+	if (id == NULL)
+		return NULL;
+	for (sh = shells; sh != NULL; sh = sh->next)
+		if (wrm_guid_eq(sh->id, id))
+			return sh;
+	return NULL;
+}
+
+struct wrm_command *
+wrm_command_find(struct wrm_shell *sh, const char *id)
+{
+	struct wrm_command *c;
+
+	if (sh == NULL || id == NULL)
+		return NULL;
+	for (c = sh->cmds; c != NULL; c = c->next)
+		if (wrm_guid_eq(c->id, id))
+			return c;
+	return NULL;
+}
+
+size_t
+wrm_shell_count_user(const char *owner, const char *config)
+{
+	struct wrm_shell *sh;
+	size_t n = 0;
+
+	for (sh = shells; sh != NULL; sh = sh->next)
+		if (strcasecmp(sh->owner, owner) == 0 &&
+		    (config == NULL || strcasecmp(sh->config, config) == 0))
+			n++;
+	return n;
+}
+
+size_t
+wrm_shell_count_users(const char *config, const char *owner_excl)
+{
+	struct wrm_shell *sh, *o;
+	size_t n = 0;
+	bool seen;
+
+	for (sh = shells; sh != NULL; sh = sh->next) {
+		if (config != NULL && strcasecmp(sh->config, config) != 0)
+			continue;
+		if (owner_excl != NULL && strcasecmp(sh->owner, owner_excl) == 0)
+			continue;
+		seen = false;
+		for (o = shells; o != sh; o = o->next)
+			if (strcasecmp(o->owner, sh->owner) == 0 &&
+			    (config == NULL || strcasecmp(o->config,
+			    config) == 0))
+				seen = true;
+		if (!seen)
+			n++;
+	}
+	return n;
+}
+
+const char *
+wrm_shell_state_name(enum wrm_shell_state s)
+{
+	switch (s) {
+	case WRM_SHELL_CREATING:
+		return "Creating";
+	case WRM_SHELL_CONNECTED:
+		return "Connected";
+	case WRM_SHELL_DISCONNECTED:
+		return "Disconnected";
+	case WRM_SHELL_CLOSING:
+		return "Closing";
+	case WRM_SHELL_BROKEN:
+		return "Broken";
+	}
+	return "?";
+}
+
+void
+wrm_shell_touch(struct wrm_shell *sh)
+{
+	sh->last_activity = wrm_now_ms();
+}
+
+uint32_t
+wrm_hreply_error(const struct wrm_hmsg *m, char **message_r)
+{
+	if (message_r != NULL)
+		*message_r = wrm_hmsg_str(m, HT_MESSAGE);
+	return (uint32_t)wrm_hmsg_u64(m, HT_ERROR, 0);
+}
+
+/* ---- hosts ---- */
+
+uint32_t
+wrm_host_next_reqid(struct wrm_host *h)
+{
+	if (++h->next_reqid == 0)
+		h->next_reqid = 1;
+	return h->next_reqid;
+}
+
+static void host_fail_pending(struct wrm_host *h);
+
+/*
+ * fn is always called exactly once: with the host's reply, or with
+ * HOST_DIED_CODE when the host is or becomes unreachable (possibly before
+ * this returns).
+ */
+int
+wrm_host_request(struct wrm_host *h, struct wrm_buf *b, uint32_t reqid,
+    wrm_host_reply_fn fn, void *arg)
+{
+	struct wrm_pending *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		fatal_f("out of memory");
+	p->reqid = reqid;
+	p->fn = fn;
+	p->arg = arg;
+	p->next = h->pending;
+	h->pending = p;
+	if (h->dead || h->conn == NULL) {
+		wrm_buf_reset(b);
+		host_fail_pending(h);
+		return WRM_ERR_CLOSED;
+	}
+	if (wrm_hconn_send(h->conn, b) != 0)
+		return WRM_ERR_CLOSED;	/* the close callback answered p */
+	return 0;
+}
+
+void
+wrm_host_send_noreply(struct wrm_host *h, struct wrm_buf *b)
+{
+	if (h->dead || h->conn == NULL) {
+		wrm_buf_reset(b);
+		return;
+	}
+	wrm_hconn_send(h->conn, b);
+}
+
+void
+wrm_host_forget(struct wrm_host *h, void *arg)
+{
+	struct wrm_pending *p;
+
+	for (p = h->pending; p != NULL; p = p->next)
+		if (p->arg == arg)
+			p->fn = NULL;
+}
+
+static void
+host_free(struct wrm_host *h)
+{
+	struct wrm_host **pp;
+
+	for (pp = &hosts; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	wrm_hconn_free(h->conn);
+	free(h->socket_path);
+	free(h);
+}
+
+/* Answer every pending request of a dead host with HOST_DIED_CODE. */
+static void
+host_fail_pending(struct wrm_host *h)
+{
+	struct wrm_pending *p;
+	struct wrm_hmsg m;
+	struct wrm_hfield f;
+	uint8_t code[8];
+
+	wrm_set_u64_be(code, HOST_DIED_CODE);
+	f.tag = HT_ERROR;
+	f.len = 8;
+	f.p = code;
+	while ((p = h->pending) != NULL) {
+		h->pending = p->next;
+		m.type = HM_REPLY;
+		m.reqid = p->reqid;
+		m.f = &f;
+		m.n = 1;
+		if (p->fn != NULL)
+			p->fn(h, &m, p->arg);
+		free(p);
+	}
+}
+
+static void
+host_died(struct wrm_host *h)
+{
+	struct wrm_shell *sh, *next;
+
+	if (h->dead)
+		return;
+	h->dead = true;
+	host_fail_pending(h);
+	for (sh = shells; sh != NULL; sh = next) {
+		next = sh->next;
+		if (sh->host == h && sh->state != WRM_SHELL_CLOSING)
+			wrm_shell_broken(sh);
+	}
+}
+
+static void
+host_on_msg(struct wrm_hconn *c, const struct wrm_hmsg *m, void *arg)
+{
+	struct wrm_host *h = arg;
+	struct wrm_pending **pp, *p;
+	struct wrm_shell *sh;
+	struct wrm_command *cmd = NULL;
+	char *sid, *cid;
+
+	(void)c;
+	if (m->type == HM_REPLY) {
+		for (pp = &h->pending; (p = *pp) != NULL; pp = &p->next)
+			if (p->reqid == m->reqid)
+				break;
+		if (p == NULL) {
+			debug_f("reply to unknown request %u", m->reqid);
+			return;
+		}
+		*pp = p->next;
+		if (p->fn != NULL)
+			p->fn(h, m, p->arg);
+		free(p);
+		return;
+	}
+	sid = wrm_hmsg_str(m, HT_SHELL_ID);
+	cid = wrm_hmsg_str(m, HT_COMMAND_ID);
+	sh = wrm_shell_find(sid);
+	if (sh != NULL && sh->host == h) {
+		if (cid != NULL)
+			cmd = wrm_command_find(sh, cid);
+		if (m->type == HM_EV_OUTPUT && (cid == NULL || cmd != NULL))
+			wrm_receive_output_ready(sh, cmd);
+		else if (m->type == HM_EV_SHELL_GONE)
+			wrm_shell_broken(sh);
+	}
+	free(sid);
+	free(cid);
+}
+
+static void
+host_on_close(struct wrm_hconn *c, void *arg)
+{
+	struct wrm_host *h = arg;
+
+	(void)c;
+	if (!D.stopping)
+		debug("host %ld closed its control connection", (long)h->pid);
+	host_died(h);
+	if (h->n_shells == 0)
+		host_free(h);
+}
+
+/* Start a host process and connect to it. */
+static int
+host_start(struct wrm_host **h_r)
+{
+	struct wrm_host *h;
+	int fd, r;
+
+	*h_r = NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return WRM_ERR_ALLOC;
+	r = wrm_spawn_host(D.host_prog, D.conf->service.log_level, false,
+	    &h->pid, &h->socket_path);
+	if (r != 0) {
+		error_fr(r, "cannot start %s", D.host_prog);
+		free(h);
+		return r;
+	}
+	if ((r = wrm_host_connect(h->socket_path, &fd)) != 0 ||
+	    (r = wrm_hconn_new(D.loop, fd, host_on_msg, host_on_close, h,
+	    &h->conn)) != 0) {
+		error_fr(r, "cannot connect to host %ld", (long)h->pid);
+		kill(h->pid, SIGKILL);
+		free(h->socket_path);
+		free(h);
+		return r;
+	}
+	h->next = hosts;
+	hosts = h;
+	*h_r = h;
+	return 0;
+}
+
+static void
+command_free(struct wrm_command *c)
+{
+	free(c->id);
+	free(c->command_line);
+	free(c);
+}
+
+void
+wrm_command_remove(struct wrm_command *cmd)
+{
+	struct wrm_shell *sh = cmd->shell;
+	struct wrm_command **pp;
+
+	for (pp = &sh->cmds; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == cmd) {
+			*pp = cmd->next;
+			sh->n_cmds--;
+			break;
+		}
+	if (D.store != NULL)
+		wrm_store_command_del(D.store, sh->id, cmd->id);
+	command_free(cmd);
+}
+
+void
+wrm_shell_free(struct wrm_shell *sh)
+{
+	struct wrm_shell **pp;
+	struct wrm_command *c;
+	size_t i;
+
+	for (pp = &shells; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == sh) {
+			*pp = sh->next;
+			break;
+		}
+	while ((c = sh->cmds) != NULL) {
+		sh->cmds = c->next;
+		command_free(c);
+	}
+	wrm_timer_cancel(sh->idle_timer);
+	if (sh->host != NULL) {
+		sh->host->n_shells--;
+		if (sh->host->n_shells == 0 && sh->host->dead)
+			host_free(sh->host);
+		else if (sh->host->n_shells == 0)
+			wrm_host_forget(sh->host, sh);
+	}
+	for (i = 0; i < sh->n_env; i++) {
+		free(sh->env[i].name);
+		free(sh->env[i].value);
+	}
+	free(sh->env);
+	free(sh->id);
+	free(sh->name);
+	free(sh->owner);
+	free(sh->local_user);
+	free(sh->client_ip);
+	free(sh->config);
+	free(sh->resource_uri);
+	free(sh->plugin);
+	free(sh->buffer_mode);
+	free(sh->input_streams);
+	free(sh->output_streams);
+	free(sh->locale);
+	free(sh->data_locale);
+	free(sh->session_id);
+	free(sh->workdir);
+	free(sh);
+}
+
+void
+wrm_shell_broken(struct wrm_shell *sh)
+{
+	if (sh->state == WRM_SHELL_BROKEN)
+		return;
+	if (sh->state != WRM_SHELL_CREATING)
+		wrm_audit("SHELL_BROKEN", "shell=%s user=%s config=%s", sh->id,
+		    sh->owner, sh->config);
+	sh->state = WRM_SHELL_BROKEN;
+	wrm_receive_shell_gone(sh);
+	if (D.store != NULL)
+		wrm_store_shell_del(D.store, sh->id);
+}
+
+static void
+store_shell(struct wrm_shell *sh)
+{
+	struct wrm_store_shell row;
+
+	if (D.store == NULL)
+		return;
+	memset(&row, 0, sizeof(row));
+	row.id = sh->id;
+	row.name = sh->name;
+	row.owner = sh->owner;
+	row.client_ip = sh->client_ip;
+	row.configuration = sh->config;
+	row.resource_uri = sh->resource_uri;
+	row.state = (char *)wrm_shell_state_name(sh->state);
+	row.created = sh->created;
+	row.last_activity = wrm_wall_ms();
+	row.idle_timeout_ms = sh->idle_timeout_ms;
+	row.max_idle_timeout_ms = sh->max_idle_timeout_ms;
+	row.buffer_mode = sh->buffer_mode;
+	row.host_pid = sh->host ? sh->host->pid : 0;
+	row.host_socket = sh->host ? sh->host->socket_path : NULL;
+	row.session_id = sh->session_id;
+	row.locale = sh->locale;
+	row.data_locale = sh->data_locale;
+	row.compression = sh->compression;
+	row.input_streams = sh->input_streams;
+	row.output_streams = sh->output_streams;
+	row.uid = sh->uid;
+	wrm_store_shell_put(D.store, &row);
+}
+
+struct create_ctx {
+	struct wrm_op *op;
+	struct wrm_shell *sh;
+};
+
+void wrm_shell_created(struct wrm_op *op, struct wrm_shell *sh,
+    uint32_t error, const char *message);
+
+static void
+create_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
+{
+	struct create_ctx *cc = arg;
+	char *msg = NULL;
+	uint32_t err = wrm_hreply_error(m, &msg);
+
+	(void)h;
+	if (!wrm_op_host_reply_begin(cc->op)) {
+		/* The client went away: keep a created shell (it idles out). */
+		if (err == 0)
+			cc->sh->state = WRM_SHELL_CONNECTED;
+		else
+			wrm_shell_free(cc->sh);
+		free(msg);
+		free(cc);
+		return;
+	}
+	if (err == 0) {
+		cc->sh->state = WRM_SHELL_CONNECTED;
+		store_shell(cc->sh);
+		wrm_audit("SHELL_CREATE", "shell=%s user=%s client=%s config=%s "
+		    "host_pid=%ld", cc->sh->id, cc->sh->owner,
+		    cc->sh->client_ip, cc->sh->config, (long)cc->sh->host->pid);
+	}
+	wrm_shell_created(cc->op, cc->sh, err == HOST_DIED_CODE ?
+	    WRM_ERROR_PLUGIN_FAILED : err, err == HOST_DIED_CODE ?
+	    "The shell's host process ended while creating the shell. " : msg);
+	free(msg);
+	free(cc);
+}
+
+static void
+put_env_and_opts(struct wrm_buf *b, struct wrm_op *op, struct wrm_shell *sh,
+    const struct wrm_session_conf *sc)
+{
+	size_t i;
+
+	for (i = 0; i < sh->n_env; i++) {
+		wrm_hmsg_put_str(b, HT_ENV_NAME, sh->env[i].name);
+		wrm_hmsg_put_str(b, HT_ENV_VALUE, sh->env[i].value);
+	}
+	for (i = 0; i < op->soap.n_options; i++) {
+		wrm_hmsg_put_str(b, HT_OPT_NAME, op->soap.options[i].name);
+		wrm_hmsg_put_str(b, HT_OPT_VALUE, op->soap.options[i].value ?
+		    op->soap.options[i].value : "");
+		wrm_hmsg_put_u64(b, HT_OPT_MC, op->soap.options[i].must_comply);
+	}
+	for (i = 0; i < sc->n_options; i++) {
+		wrm_hmsg_put_str(b, HT_CONF_NAME, sc->options[i].key);
+		wrm_hmsg_put_str(b, HT_CONF_VALUE, sc->options[i].value);
+	}
+}
+
+int
+wrm_shell_create(struct wrm_op *op, struct wrm_shell *sh,
+    const struct wrm_session_conf *sc, const uint8_t *inbound, size_t len)
+{
+	struct create_ctx *cc;
+	struct wrm_buf b;
+	uint32_t reqid;
+	size_t st;
+	int r;
+
+	if ((r = host_start(&sh->host)) != 0)
+		return r;
+	sh->host->n_shells++;
+	sh->state = WRM_SHELL_CREATING;
+	sh->next = shells;
+	shells = sh;
+	if ((cc = calloc(1, sizeof(*cc))) == NULL)
+		return WRM_ERR_ALLOC;
+	cc->op = op;
+	cc->sh = sh;
+	reqid = wrm_host_next_reqid(sh->host);
+	wrm_buf_init(&b, 0);
+	r = wrm_hmsg_begin(&b, HM_SHELL_CREATE, reqid, &st);
+	wrm_hmsg_put_str(&b, HT_SHELL_ID, sh->id);
+	wrm_hmsg_put_str(&b, HT_USER, sh->owner);
+	wrm_hmsg_put_str(&b, HT_AUTH, op->who->mechanism);
+	wrm_hmsg_put_str(&b, HT_CLIENT_IP, sh->client_ip);
+	wrm_hmsg_put_str(&b, HT_RESOURCE_URI, sh->resource_uri);
+	wrm_hmsg_put_str(&b, HT_CONFIG, sh->config);
+	wrm_hmsg_put_str(&b, HT_PLUGIN, sh->plugin);
+	wrm_hmsg_put_str(&b, HT_PLUGIN_DIR, D.plugin_dir);
+	wrm_hmsg_put_str(&b, HT_LOCALE, sh->locale);
+	wrm_hmsg_put_str(&b, HT_DATA_LOCALE, sh->data_locale);
+	wrm_hmsg_put_str(&b, HT_NAME, sh->name);
+	wrm_hmsg_put_str(&b, HT_WORKDIR, sh->workdir);
+	wrm_hmsg_put_str(&b, HT_IN_STREAMS, sh->input_streams);
+	wrm_hmsg_put_str(&b, HT_OUT_STREAMS, sh->output_streams);
+	wrm_hmsg_put_u64(&b, HT_IDLE_MS, sh->idle_timeout_ms);
+	wrm_hmsg_put_u64(&b, HT_BUFFER_LIMIT, sc->output_buffer_kb * 1024);
+	if (len > 0)
+		wrm_hmsg_put(&b, HT_DATA, inbound, len);
+	put_env_and_opts(&b, op, sh, sc);
+	if (r == 0)
+		r = wrm_hmsg_end(&b, st);
+	if (r == 0) {
+		wrm_op_host_request_sent(op);
+		/* A send failure is answered by the host's close handler. */
+		wrm_host_request(sh->host, &b, reqid, create_reply, cc);
+	}
+	wrm_buf_free(&b);
+	if (r != 0)
+		free(cc);
+	return r;
+}
+
+static void
+shutdown_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
+{
+	(void)h;
+	(void)m;
+	(void)arg;
+}
+
+/* Ask every host to close its shells (daemon stop in lab mode). */
+void
+wrm_hosts_shutdown(void)
+{
+	struct wrm_host *h;
+	struct wrm_buf b;
+	uint32_t reqid;
+	size_t st;
+
+	for (h = hosts; h != NULL; h = h->next) {
+		if (h->dead)
+			continue;
+		wrm_buf_init(&b, 0);
+		reqid = wrm_host_next_reqid(h);
+		if (wrm_hmsg_begin(&b, HM_SHUTDOWN, reqid, &st) == 0 &&
+		    wrm_hmsg_end(&b, st) == 0 &&
+		    wrm_host_request(h, &b, reqid, shutdown_reply, NULL) == 0)
+			wrm_hconn_flush(h->conn, 1000);
+		wrm_buf_free(&b);
+	}
+}
+
+/*
+ * At start: shells recorded by an earlier run.  Until re-attachment is
+ * implemented their hosts are asked to exit and the rows removed.
+ */
+void
+wrm_shells_restore(void)
+{
+	struct wrm_store_shell *rows;
+	size_t n, i;
+
+	if (D.store == NULL || wrm_store_shell_list(D.store, &rows, &n) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (rows[i].host_pid > 0 && kill((pid_t)rows[i].host_pid, 0) == 0)
+			kill((pid_t)rows[i].host_pid, SIGTERM);
+		wrm_store_shell_del(D.store, rows[i].id);
+		wrm_audit("SHELL_EXPIRED", "shell=%s user=%s reason=restart",
+		    rows[i].id, rows[i].owner);
+	}
+	wrm_store_shell_list_free(rows, n);
+}

@@ -1,0 +1,22 @@
+/*
+ * Starting winrmd-host processes.  posix_spawn only (never fork from the
+ * daemon): the child gets its own session, an empty signal mask, default
+ * dispositions, and on fd 3 a listening Unix socket bound to an abstract
+ * address that the daemon connects to.  The host accepts only peers with
+ * the daemon's uid (or root), checked with SO_PEERCRED.
+ */
+#ifndef WRM_SPAWN_H
+#define WRM_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Spawn prog; *addr_r is the socket address (malloc'd, without the NUL). */
+int wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
+    pid_t *pid_r, char **addr_r);
+/* Connect to a host's abstract address; returns a non-blocking fd. */
+int wrm_host_connect(const char *addr, int *fd_r);
+/* Run "winrmd-host --check-plugin path"; *out_r gets its output. */
+int wrm_spawn_check_plugin(const char *prog, const char *path, char **out_r);
+
+#endif

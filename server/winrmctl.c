@@ -1,0 +1,255 @@
+/*
+ * winrmctl: administer winrmd's store (lab users, shells, audit log).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "daemon.h"
+#include "err.h"
+#include "log.h"
+#include "misc.h"
+#include "store.h"
+
+/* auth.c's hashing is shared with the daemon, which owns this. */
+struct wrm_daemon D;
+
+static const char *config_path = WRM_DEFAULT_CONFIG;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: winrmctl [-f config] user add NAME [--password-stdin]\n"
+	    "       winrmctl [-f config] user passwd NAME [--password-stdin]\n"
+	    "       winrmctl [-f config] user del NAME\n"
+	    "       winrmctl [-f config] user list\n"
+	    "       winrmctl [-f config] shells\n"
+	    "       winrmctl [-f config] audit [--since ID] [--max N]\n");
+	exit(2);
+}
+
+static struct wrm_store *
+open_store(bool readonly)
+{
+	struct wrm_conf *conf;
+	struct wrm_store *st;
+	char *path;
+
+	if (wrm_conf_load(config_path, &conf) != 0 || conf->n_errors > 0) {
+		fprintf(stderr, "winrmctl: cannot read %s%s%s\n", config_path,
+		    conf != NULL && conf->n_errors > 0 ? ": " : "",
+		    conf != NULL && conf->n_errors > 0 ? conf->errors[0] : "");
+		exit(1);
+	}
+	if (asprintf(&path, "%s/state.db", conf->service.state_directory) < 0)
+		exit(1);
+	wrm_conf_free(conf);
+	if (wrm_store_open(path, readonly, &st) != 0) {
+		fprintf(stderr, "winrmctl: cannot open %s\n", path);
+		exit(1);
+	}
+	free(path);
+	return st;
+}
+
+static char *
+read_password(bool from_stdin)
+{
+	char buf[1024], again[1024];
+	struct termios old, quiet;
+	bool tty = !from_stdin && isatty(STDIN_FILENO);
+	size_t n;
+
+	if (tty) {
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+		fprintf(stderr, "Password: ");
+	}
+	if (fgets(buf, sizeof(buf), stdin) == NULL)
+		buf[0] = '\0';
+	if (tty) {
+		fprintf(stderr, "\nAgain: ");
+		if (fgets(again, sizeof(again), stdin) == NULL)
+			again[0] = '\0';
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
+		fprintf(stderr, "\n");
+		if (strcmp(buf, again) != 0) {
+			fprintf(stderr, "winrmctl: passwords differ\n");
+			exit(1);
+		}
+		explicit_bzero(again, sizeof(again));
+	}
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "winrmctl: empty password\n");
+		exit(1);
+	}
+	return strdup(buf);
+}
+
+static int
+cmd_user(int argc, char **argv)
+{
+	struct wrm_store *st;
+	struct wrm_store_user *u;
+	char *pw, *hash;
+	size_t n, i;
+	bool from_stdin = argc > 2 && strcmp(argv[2], "--password-stdin") == 0;
+	int r;
+
+	if (argc < 1)
+		usage();
+	if (strcmp(argv[0], "list") == 0) {
+		st = open_store(true);
+		if (wrm_store_user_list(st, &u, &n) != 0)
+			return 1;
+		for (i = 0; i < n; i++)
+			printf("%s\n", u[i].name);
+		wrm_store_user_list_free(u, n);
+		wrm_store_close(st);
+		return 0;
+	}
+	if (argc < 2)
+		usage();
+	if (strcmp(argv[0], "del") == 0) {
+		st = open_store(false);
+		r = wrm_store_user_del(st, argv[1]);
+		wrm_store_close(st);
+		if (r != 0)
+			fprintf(stderr, "winrmctl: %s: %s\n", argv[1], wrm_err(r));
+		return r != 0;
+	}
+	if (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "passwd") != 0)
+		usage();
+	if (strchr(argv[1], ':') != NULL || argv[1][0] == '\0') {
+		fprintf(stderr, "winrmctl: bad user name\n");
+		return 1;
+	}
+	pw = read_password(from_stdin);
+	r = wrm_auth_hash_password(pw, &hash);
+	wrm_freezero_str(pw);
+	if (r != 0) {
+		fprintf(stderr, "winrmctl: cannot hash the password\n");
+		return 1;
+	}
+	st = open_store(false);
+	if (strcmp(argv[0], "passwd") == 0) {
+		char *old = NULL;
+
+		if (wrm_store_user_get_hash(st, argv[1], &old) != 0) {
+			fprintf(stderr, "winrmctl: %s: no such user\n", argv[1]);
+			wrm_store_close(st);
+			free(hash);
+			return 1;
+		}
+		free(old);
+	}
+	r = wrm_store_user_set(st, argv[1], hash, strcmp(argv[0], "add") == 0);
+	free(hash);
+	wrm_store_close(st);
+	if (r == WRM_ERR_EXISTS)
+		fprintf(stderr, "winrmctl: %s exists (use passwd)\n", argv[1]);
+	else if (r != 0)
+		fprintf(stderr, "winrmctl: %s\n", wrm_err(r));
+	return r != 0;
+}
+
+static int
+cmd_shells(void)
+{
+	struct wrm_store *st = open_store(true);
+	struct wrm_store_shell *s;
+	char when[32];
+	size_t n, i;
+	time_t t;
+
+	if (wrm_store_shell_list(st, &s, &n) != 0)
+		return 1;
+	printf("%-36s  %-12s  %-20s  %-12s  %-8s  %s\n", "SHELLID", "STATE",
+	    "CONFIGURATION", "OWNER", "PID", "CREATED");
+	for (i = 0; i < n; i++) {
+		t = (time_t)(s[i].created / 1000);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		printf("%-36s  %-12s  %-20s  %-12s  %-8lld  %s\n", s[i].id,
+		    s[i].state, s[i].configuration, s[i].owner,
+		    (long long)s[i].host_pid, when);
+	}
+	wrm_store_shell_list_free(s, n);
+	wrm_store_close(st);
+	return 0;
+}
+
+static int
+cmd_audit(int argc, char **argv)
+{
+	struct wrm_store *st;
+	struct wrm_store_audit *a;
+	uint64_t since = 0, max = 100;
+	char when[32];
+	size_t n, i;
+	time_t t;
+	int k;
+
+	for (k = 0; k < argc; k++) {
+		if (strcmp(argv[k], "--since") == 0 && k + 1 < argc)
+			wrm_parse_u64(argv[++k], &since);
+		else if (strcmp(argv[k], "--max") == 0 && k + 1 < argc)
+			wrm_parse_u64(argv[++k], &max);
+		else
+			usage();
+	}
+	st = open_store(true);
+	if (wrm_store_audit_list(st, (int64_t)since, max, &a, &n) != 0)
+		return 1;
+	for (i = 0; i < n; i++) {
+		t = (time_t)(a[i].ts / 1000);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+		printf("%lld %s %s %s\n", (long long)a[i].id, when, a[i].event,
+		    a[i].detail ? a[i].detail : "");
+	}
+	wrm_store_audit_list_free(a, n);
+	wrm_store_close(st);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int ch;
+
+	wrm_log_init("winrmctl", WRM_LOG_ERROR, false);
+	while ((ch = getopt(argc, argv, "+f:h")) != -1) {
+		switch (ch) {
+		case 'f':
+			config_path = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	if (strcmp(argv[0], "user") == 0)
+		return cmd_user(argc - 1, argv + 1);
+	if (strcmp(argv[0], "shells") == 0)
+		return cmd_shells();
+	if (strcmp(argv[0], "audit") == 0)
+		return cmd_audit(argc - 1, argv + 1);
+	usage();
+	return 2;
+}
