@@ -338,6 +338,7 @@ main(int argc, char **argv)
 		{ "lab", required_argument, NULL, 'L' },
 		{ "port", required_argument, NULL, 'P' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "list-keys", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -386,6 +387,9 @@ main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("winrmd %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'K':
+			wrm_conf_list_keys(stdout);
 			return 0;
 		default:
 			usage();

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Install what building, running or testing winrmd needs on Debian 12.
+# usage: packaging/debian-deps.sh [build] [test] [pwsh]
+set -eu
+build="build-essential autoconf automake libtool pkg-config \
+ libmicrohttpd-dev libxml2-dev libgnutls28-dev libsqlite3-dev \
+ libinih-dev libcrypt-dev libkrb5-dev libpam0g-dev libcmocka-dev"
+test="python3 python3-pytest python3-winrm python3-requests \
+ python3-requests-ntlm python3-requests-kerberos python3-yaml \
+ golang-go golang-github-masterzen-winrm-dev ansible-core ansible \
+ krb5-kdc krb5-admin-server krb5-user gss-ntlmssp libpam-wrapper \
+ libnss-wrapper curl mandoc clang procps"
+pkgs=""
+want_pwsh=no
+for what in "$@"; do
+	case $what in
+	build) pkgs="$pkgs $build" ;;
+	test) pkgs="$pkgs $test" ;;
+	pwsh) want_pwsh=yes ;;
+	*) echo "usage: $0 [build] [test] [pwsh]" >&2; exit 2 ;;
+	esac
+done
+if [ -n "$pkgs" ]; then
+	missing=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
+	    awk '$4 != "installed" { print $1 }'; for p in $pkgs; do
+	    dpkg-query -W "$p" >/dev/null 2>&1 || echo "$p"; done)
+	if [ -n "$missing" ]; then
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q
+		# shellcheck disable=SC2086
+		apt-get install -y -q --no-install-recommends $pkgs
+	fi
+fi
+if [ $want_pwsh = yes ]; then
+	PATH=$PATH:$HOME/.dotnet/tools
+	if command -v pwsh >/dev/null 2>&1; then
+		:
+	elif command -v dotnet >/dev/null 2>&1; then
+		dotnet tool install --global PowerShell --version 7.6.9 ||
+		    dotnet tool update --global PowerShell --version 7.6.9
+	else
+		echo "note: no dotnet SDK here, so no pwsh: PowerShell shells" \
+		    "will answer with a fault naming the missing program" >&2
+	fi
+fi
