@@ -618,6 +618,7 @@ wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 		timeout = 180;
 	l->mhd = MHD_start_daemon(flags, (uint16_t)lc->port, NULL, NULL,
 	    access_handler, l,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
 	    MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
@@ -625,7 +626,6 @@ wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 	    (unsigned)(D.conf->service.max_connections + 64),
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, l->cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, l->key_pem,
 	    MHD_OPTION_HTTPS_PRIORITIES,

@@ -47,7 +47,7 @@
 #define XH_FASTBITS	11		/* codes found with one table lookup */
 #define XH_MIN_MATCH	3
 #define XH_MAX_DIST	65535
-#define XH_CHAIN	48		/* candidates examined per position */
+#define XH_CHAIN	16		/* candidates examined per position */
 #define XH_NICE		192		/* a match this long ends the search */
 #define XH_FAR3		4096		/* farther 3-byte matches cost more
 					   than three literals */
@@ -69,13 +69,6 @@ put_le16(uint8_t *p, uint32_t v)
 {
 	p[0] = v & 0xff;
 	p[1] = (v >> 8) & 0xff;
-}
-
-static inline void
-put_le32(uint8_t *p, uint32_t v)
-{
-	put_le16(p, v & 0xffff);
-	put_le16(p + 2, v >> 16);
 }
 
 /* Index of the highest set bit of d; d > 0. */
@@ -717,30 +710,23 @@ xh_put_bits(struct xh_out *w, unsigned int n, uint32_t v)
 	w->used = rest;
 }
 
-/* Extra bytes of a match length; l = length - 3 >= 15. */
+/*
+ * Extra bytes of a match length; l = length - 3 >= 15.  A match never
+ * leaves its block, so l <= 65533 and the 32-bit form (a zero u16, then
+ * a u32) that longer matches would need is never written.
+ */
 static void
 xh_put_length(struct xh_out *w, size_t l)
 {
-	l -= 15;
-	if (l < 255) {
+	if (l - 15 < 255) {
 		if (xh_room(w, 1))
-			w->p[w->pos++] = (uint8_t)l;
+			w->p[w->pos++] = (uint8_t)(l - 15);
 		return;
 	}
-	l += 15;
-	if (l < 65536) {
-		if (xh_room(w, 3)) {
-			w->p[w->pos] = 255;
-			put_le16(w->p + w->pos + 1, (uint32_t)l);
-			w->pos += 3;
-		}
-		return;
-	}
-	if (xh_room(w, 7)) {
+	if (xh_room(w, 3)) {
 		w->p[w->pos] = 255;
-		put_le16(w->p + w->pos + 1, 0);
-		put_le32(w->p + w->pos + 3, (uint32_t)l);
-		w->pos += 7;
+		put_le16(w->p + w->pos + 1, (uint32_t)l);
+		w->pos += 3;
 	}
 }
 
