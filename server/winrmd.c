@@ -126,6 +126,38 @@ load_config(const char *path, struct wrm_conf **conf_r)
 	return 0;
 }
 
+/* Where the powershell plugin would find pwsh, or NULL. */
+static char *
+find_pwsh(const struct wrm_session_conf *sc)
+{
+	const char *opt = wrm_conf_session_option(sc, "PwshPath");
+	const char *path = getenv("PATH"), *home = getenv("HOME");
+	char *copy, *dir, *save = NULL, *cand;
+
+	if (opt != NULL && *opt)
+		return access(opt, X_OK) == 0 ? strdup(opt) : NULL;
+	copy = strdup(path != NULL ? path : "/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir != NULL;
+	    dir = strtok_r(NULL, ":", &save)) {
+		if (asprintf(&cand, "%s/pwsh", dir) < 0)
+			break;
+		if (access(cand, X_OK) == 0) {
+			free(copy);
+			return cand;
+		}
+		free(cand);
+	}
+	free(copy);
+	if (access("/opt/microsoft/powershell/7/pwsh", X_OK) == 0)
+		return strdup("/opt/microsoft/powershell/7/pwsh");
+	if (home != NULL && asprintf(&cand, "%s/.dotnet/tools/pwsh", home) >= 0) {
+		if (access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+	}
+	return NULL;
+}
+
 /* -t: configuration problems, and every plugin's ABI check. */
 static int
 check_config(struct wrm_conf *conf)
@@ -150,6 +182,16 @@ check_config(struct wrm_conf *conf)
 			    "plugin %s not found in %s", sc->name, sc->plugin,
 			    D.plugin_dir);
 			continue;
+		}
+		if (strcmp(sc->plugin, "powershell") == 0 && sc->enabled) {
+			char *pw = find_pwsh(sc);
+
+			if (pw == NULL)
+				wrm_conf_add_warning(conf, "SessionConfiguration "
+				    "%s: pwsh not found (set PwshPath or install "
+				    "PowerShell 7); its shells will fail",
+				    sc->name);
+			free(pw);
 		}
 		r = wrm_spawn_check_plugin(D.host_prog, path, &out);
 		if (r != 0)

@@ -50,6 +50,7 @@ static const struct wrm_host_api *host;
 
 struct ps_plugin {
 	char *pwsh;
+	char *refusal;		/* why shells cannot start, or NULL */
 	char *startup_script;	/* base64 UTF-16LE for -EncodedCommand */
 	char *workdir;
 	char *config_file;
@@ -244,6 +245,39 @@ init_script(void)
 	return enc;
 }
 
+/*
+ * pwsh -s honours a session configuration file (SessionType, LanguageMode,
+ * Visible*, ...), but its RoleDefinitions check needs Windows groups: pwsh
+ * then never opens the pool.  Refuse such a file with a clear reason.
+ */
+static char *
+check_config_file(const char *path)
+{
+	char line[4096], *r = NULL;
+	const char *p;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL) {
+		if (asprintf(&r, "The session configuration file %s cannot be "
+		    "read: %s. ", path, strerror(errno)) < 0)
+			r = NULL;
+		return r;
+	}
+	while (r == NULL && fgets(line, sizeof(line), f) != NULL) {
+		for (p = line; *p == ' ' || *p == '\t'; p++)
+			;
+		if (strncasecmp(p, "RoleDefinitions", 15) == 0 &&
+		    asprintf(&r, "The session configuration file %s uses "
+		    "RoleDefinitions, which PowerShell on Linux cannot apply "
+		    "(role membership is checked against Windows groups); use "
+		    "one file per role and the configuration's AllowUsers and "
+		    "AllowGroups instead. ", path) < 0)
+			r = NULL;
+	}
+	fclose(f);
+	return r;
+}
+
 static int
 ps_startup(const struct wrm_plugin_startup *info, void **ctx_r)
 {
@@ -258,8 +292,10 @@ ps_startup(const struct wrm_plugin_startup *info, void **ctx_r)
 	p->startup_script = init_script();
 	if ((v = host->get_configuration("WorkingDirectory")) != NULL && *v)
 		p->workdir = strdup(v);
-	if ((v = host->get_configuration("ConfigurationFile")) != NULL && *v)
+	if ((v = host->get_configuration("ConfigurationFile")) != NULL && *v) {
 		p->config_file = strdup(v);
+		p->refusal = check_config_file(v);
+	}
 	if ((v = host->get_configuration("Environment")) != NULL && *v)
 		p->environment = strdup(v);
 	*ctx_r = p;
@@ -273,6 +309,7 @@ ps_shutdown(void *ctx, enum wrm_shutdown_reason reason)
 
 	(void)reason;
 	free(p->pwsh);
+	free(p->refusal);
 	free(p->startup_script);
 	free(p->workdir);
 	free(p->config_file);
@@ -685,7 +722,7 @@ start_pwsh(struct ps_shell *sh, const struct wrm_request *req,
     const struct wrm_shell_startup *info)
 {
 	struct ps_plugin *p = sh->plugin;
-	char *argv[12], **env;
+	char *argv[14], **env;
 	const char *dir;
 	int i = 0, r;
 
@@ -696,6 +733,11 @@ start_pwsh(struct ps_shell *sh, const struct wrm_request *req,
 	argv[i++] = (char *)"-NoLogo";
 	argv[i++] = (char *)"-NoProfile";
 	argv[i++] = (char *)"-s";
+	if (dir != NULL) {
+		/* The runspace starts there (the process's cwd is not used). */
+		argv[i++] = (char *)"-wd";
+		argv[i++] = (char *)dir;
+	}
 	if (p->config_file != NULL) {
 		argv[i++] = (char *)"-ConfigurationFile";
 		argv[i++] = p->config_file;
@@ -731,6 +773,11 @@ ps_shell(void *ctx, struct wrm_request *req,
 		host->operation_complete(req, WRM_ERROR_INVALID_PARAMETER,
 		    "creationXml must start with a SESSION_CAPABILITY "
 		    "message. ", NULL, 0);
+		return;
+	}
+	if (p->refusal != NULL) {
+		host->operation_complete(req, WRM_ERROR_NOT_SUPPORTED,
+		    p->refusal, NULL, 0);
 		return;
 	}
 	if (p->pwsh == NULL) {
