@@ -120,4 +120,8 @@
 	X(max_processes_per_shell, "MaxProcessesPerShell", U64, "2147483647", \
 	    "Most processes in one shell's process tree") \
 	X(output_buffer_kb, "OutputBufferSizekb", U64, "16384", \
-	    "Output buffered per shell before the command is paused, in KiB")
+	    "Output buffered per shell before the command is paused, in KiB") \
+	X(warm_pool_size, "WarmPoolSize", U64, "0", \
+	    "Hosts kept started ahead of demand per user (PowerShell: with pwsh)") \
+	X(warm_pool_ttl_s, "WarmPoolTtlSeconds", U64, "300", \
+	    "How long an unused warm host is kept")

@@ -110,6 +110,19 @@ on_msg(struct wrm_hconn *c, const struct wrm_hmsg *m, void *arg)
 		    host_buffer_limit);
 		host_on_shell_create(m);
 		break;
+	case HM_PREPARE: {
+		char why[512];
+		uint32_t err = 0;
+
+		host_buffer_limit = wrm_hmsg_u64(m, HT_BUFFER_LIMIT,
+		    host_buffer_limit);
+		if (host_plugin_ensure(m, true, why, sizeof(why)) != 0) {
+			error("%s", why);
+			err = WRM_ERROR_PLUGIN_FAILED;
+		}
+		host_reply(m->reqid, err, err ? why : NULL, NULL, 0);
+		break;
+	}
 	case HM_COMMAND:
 		host_on_command(m);
 		break;

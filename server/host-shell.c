@@ -972,33 +972,48 @@ const struct wrm_host_api host_api = {
 
 /* ---- daemon requests ---- */
 
+static int
+plugin_load_named(const struct wrm_hmsg *create, char *why, size_t whylen)
+{
+	char *dir = wrm_hmsg_str(create, HT_PLUGIN_DIR);
+	char *name = wrm_hmsg_str(create, HT_PLUGIN), *path;
+	int r;
+
+	path = wrm_plugin_path(dir != NULL ? dir : ".", name != NULL ? name :
+	    "");
+	if (path == NULL) {
+		snprintf(why, whylen, "plugin %s not found in %s",
+		    name ? name : "?", dir ? dir : ".");
+		r = WRM_ERR_PLUGIN;
+	} else
+		r = wrm_plugin_load(path, &host_api, &plugin, why, whylen);
+	free(path);
+	free(dir);
+	free(name);
+	return r;
+}
+
 int
-host_plugin_ensure(const char *plugin_dir, const char *name,
-    const struct wrm_hmsg *create, char *why, size_t whylen)
+host_plugin_ensure(const struct wrm_hmsg *create, bool warm, char *why,
+    size_t whylen)
 {
 	struct wrm_plugin_startup info;
-	char *path, *cfg, *uri;
+	char *cfg, *uri, *locale, *name;
 	size_t i;
 	int r;
 
 	if (plugin_started) {
-		if (strcmp(plugin.p->name, name) != 0 &&
-		    strstr(plugin.path, name) == NULL) {
+		name = wrm_hmsg_str(create, HT_PLUGIN);
+		r = name != NULL && strcmp(plugin.p->name, name) != 0 &&
+		    strstr(plugin.path, name) == NULL;
+		if (r)
 			snprintf(why, whylen, "host already runs plugin %s",
 			    plugin.p->name);
-			return WRM_ERR_PLUGIN;
-		}
-		return 0;
+		free(name);
+		return r ? WRM_ERR_PLUGIN : 0;
 	}
 	on_loop_thread();
-	if ((path = wrm_plugin_path(plugin_dir, name)) == NULL) {
-		snprintf(why, whylen, "plugin %s not found in %s", name,
-		    plugin_dir);
-		return WRM_ERR_PLUGIN;
-	}
-	r = wrm_plugin_load(path, &host_api, &plugin, why, whylen);
-	free(path);
-	if (r != 0)
+	if ((r = plugin_load_named(create, why, whylen)) != 0)
 		return r;
 	for (i = 0; i < create->n; i++) {
 		if (create->f[i].tag == HT_CONF_NAME) {
@@ -1016,13 +1031,17 @@ host_plugin_ensure(const char *plugin_dir, const char *name,
 	}
 	cfg = wrm_hmsg_str(create, HT_CONFIG);
 	uri = wrm_hmsg_str(create, HT_RESOURCE_URI);
+	locale = wrm_hmsg_str(create, HT_LOCALE);
 	memset(&info, 0, sizeof(info));
 	info.size = sizeof(info);
 	info.configuration = cfg;
 	info.resource_uri = uri;
+	info.warm = warm;
+	info.warm_locale = locale;
 	r = plugin.p->startup(&info, &plugin_ctx);
 	free(cfg);
 	free(uri);
+	free(locale);
 	if (r != 0) {
 		snprintf(why, whylen, "plugin %s failed to start (%d)",
 		    plugin.p->name, r);
@@ -1041,17 +1060,11 @@ host_on_shell_create(const struct wrm_hmsg *m)
 	struct hshell *sh;
 	struct hreq *req;
 	const struct wrm_hfield *data;
-	char *plugin_dir, *pname, why[512];
+	char why[512];
 	size_t i, n_env = 0;
 	int r;
 
-	plugin_dir = wrm_hmsg_str(m, HT_PLUGIN_DIR);
-	pname = wrm_hmsg_str(m, HT_PLUGIN);
-	r = host_plugin_ensure(plugin_dir ? plugin_dir : ".",
-	    pname ? pname : "", m, why, sizeof(why));
-	free(plugin_dir);
-	free(pname);
-	if (r != 0) {
+	if ((r = host_plugin_ensure(m, false, why, sizeof(why))) != 0) {
 		error("%s", why);
 		host_reply(m->reqid, WRM_ERROR_PLUGIN_FAILED, why, NULL, 0);
 		host_maybe_exit();

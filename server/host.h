@@ -116,8 +116,9 @@ void host_maybe_exit(void);
 
 /* host-shell.c */
 extern const struct wrm_host_api host_api;
-int host_plugin_ensure(const char *plugin_dir, const char *plugin,
-    const struct wrm_hmsg *create, char *why, size_t whylen);
+/* Load and start the plugin a SHELL_CREATE or PREPARE names. */
+int host_plugin_ensure(const struct wrm_hmsg *m, bool warm, char *why,
+    size_t whylen);
 void host_on_shell_create(const struct wrm_hmsg *m);
 void host_on_command(const struct wrm_hmsg *m);
 void host_on_send(const struct wrm_hmsg *m);

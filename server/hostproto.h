@@ -43,6 +43,7 @@ enum wrm_hmsg_type {
 	HM_RECONNECT = 10,
 	HM_SNAPSHOT = 11,
 	HM_SHUTDOWN = 12,
+	HM_PREPARE = 13,	/* load the plugin ahead of a shell (warm) */
 	/* daemon -> host, no reply */
 	HM_COMMIT = 20,
 	HM_ROLLBACK = 21,

@@ -29,6 +29,22 @@ struct wrm_pending {
 static struct wrm_shell *shells;
 static struct wrm_host *hosts;
 
+/*
+ * Warm hosts: started ahead of demand for one (owner, configuration,
+ * locale) and handed only to a Create with the same key.
+ */
+struct wrm_warm {
+	struct wrm_host *host;
+	char *owner;
+	char *config;
+	char *locale;
+	bool ready;			/* PREPARE answered */
+	struct wrm_timer *expiry;
+	struct wrm_warm *next;
+};
+
+static struct wrm_warm *warm_hosts;
+
 struct wrm_shell *
 wrm_shell_first(void)
 {
@@ -190,11 +206,18 @@ wrm_host_forget(struct wrm_host *h, void *arg)
 			p->fn = NULL;
 }
 
+static void warm_forget_host(struct wrm_host *h);
+static void warm_refill(const struct wrm_shell *sh,
+    const struct wrm_session_conf *sc);
+static void put_conf_options(struct wrm_buf *b,
+    const struct wrm_session_conf *sc);
+
 static void
 host_free(struct wrm_host *h)
 {
 	struct wrm_host **pp;
 
+	warm_forget_host(h);
 	for (pp = &hosts; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == h) {
 			*pp = h->next;
@@ -475,8 +498,13 @@ create_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 		return;
 	}
 	if (err == 0) {
+		const struct wrm_session_conf *sc =
+		    wrm_conf_session_by_name(D.conf, cc->sh->config);
+
 		cc->sh->state = WRM_SHELL_CONNECTED;
 		store_shell(cc->sh);
+		if (sc != NULL && sc->warm_pool_size > 0)
+			warm_refill(cc->sh, sc);
 		wrm_audit("SHELL_CREATE", "shell=%s user=%s client=%s config=%s "
 		    "host_pid=%ld", cc->sh->id, cc->sh->owner,
 		    cc->sh->client_ip, cc->sh->config, (long)cc->sh->host->pid);
@@ -504,9 +532,186 @@ put_env_and_opts(struct wrm_buf *b, struct wrm_op *op, struct wrm_shell *sh,
 		    op->soap.options[i].value : "");
 		wrm_hmsg_put_u64(b, HT_OPT_MC, op->soap.options[i].must_comply);
 	}
+	put_conf_options(b, sc);
+}
+
+static void
+put_conf_options(struct wrm_buf *b, const struct wrm_session_conf *sc)
+{
+	size_t i;
+
 	for (i = 0; i < sc->n_options; i++) {
 		wrm_hmsg_put_str(b, HT_CONF_NAME, sc->options[i].key);
 		wrm_hmsg_put_str(b, HT_CONF_VALUE, sc->options[i].value);
+	}
+}
+
+/* ---- warm hosts ---- */
+
+static const char *
+shell_locale(const struct wrm_shell *sh)
+{
+	return sh->data_locale != NULL ? sh->data_locale :
+	    sh->locale != NULL ? sh->locale : "";
+}
+
+static void
+warm_free(struct wrm_warm *w)
+{
+	struct wrm_warm **pp;
+
+	for (pp = &warm_hosts; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	wrm_timer_cancel(w->expiry);
+	free(w->owner);
+	free(w->config);
+	free(w->locale);
+	free(w);
+}
+
+static void
+warm_forget_host(struct wrm_host *h)
+{
+	struct wrm_warm *w, *n;
+
+	for (w = warm_hosts; w != NULL; w = n) {
+		n = w->next;
+		if (w->host == h)
+			warm_free(w);
+	}
+}
+
+static void
+warm_shutdown_host(struct wrm_host *h)
+{
+	struct wrm_buf b;
+	uint32_t reqid;
+	size_t st;
+
+	if (h->dead || h->conn == NULL)
+		return;
+	wrm_buf_init(&b, 0);
+	reqid = wrm_host_next_reqid(h);
+	if (wrm_hmsg_begin(&b, HM_SHUTDOWN, reqid, &st) == 0 &&
+	    wrm_hmsg_end(&b, st) == 0)
+		wrm_host_send_noreply(h, &b);
+	wrm_buf_free(&b);
+}
+
+static void
+warm_expired(void *arg)
+{
+	struct wrm_warm *w = arg;
+	struct wrm_host *h = w->host;
+
+	w->expiry = NULL;
+	warm_free(w);
+	warm_shutdown_host(h);
+}
+
+/* A ready warm host for this shell, removed from the pool; or NULL. */
+static struct wrm_host *
+warm_take(const struct wrm_shell *sh)
+{
+	struct wrm_warm *w;
+	struct wrm_host *h;
+
+	for (w = warm_hosts; w != NULL; w = w->next) {
+		if (!w->ready || w->host->dead ||
+		    strcmp(w->owner, sh->owner) != 0 ||
+		    strcasecmp(w->config, sh->config) != 0 ||
+		    strcmp(w->locale, shell_locale(sh)) != 0)
+			continue;
+		h = w->host;
+		warm_free(w);
+		return h;
+	}
+	return NULL;
+}
+
+static size_t
+warm_count(const struct wrm_shell *sh)
+{
+	struct wrm_warm *w;
+	size_t n = 0;
+
+	for (w = warm_hosts; w != NULL; w = w->next)
+		if (strcmp(w->owner, sh->owner) == 0 &&
+		    strcasecmp(w->config, sh->config) == 0 &&
+		    strcmp(w->locale, shell_locale(sh)) == 0)
+			n++;
+	return n;
+}
+
+static void
+warm_prepared(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
+{
+	struct wrm_warm *w;
+
+	(void)arg;
+	for (w = warm_hosts; w != NULL; w = w->next)
+		if (w->host == h)
+			break;
+	if (w == NULL)
+		return;
+	if (wrm_hreply_error(m, NULL) != 0) {
+		warm_free(w);
+		warm_shutdown_host(h);
+		return;
+	}
+	w->ready = true;
+}
+
+/* Keep WarmPoolSize hosts ready for this shell's owner and locale. */
+static void
+warm_refill(const struct wrm_shell *sh, const struct wrm_session_conf *sc)
+{
+	struct wrm_warm *w;
+	struct wrm_host *h;
+	struct wrm_buf b;
+	uint32_t reqid;
+	size_t st;
+
+	while (!D.stopping && warm_count(sh) < sc->warm_pool_size) {
+		if (host_start(&h) != 0 || (w = calloc(1, sizeof(*w))) == NULL)
+			return;
+		w->host = h;
+		w->owner = strdup(sh->owner);
+		w->config = strdup(sh->config);
+		w->locale = strdup(shell_locale(sh));
+		w->next = warm_hosts;
+		warm_hosts = w;
+		wrm_timer_add(D.loop, sc->warm_pool_ttl_s * 1000, warm_expired,
+		    w, &w->expiry);
+		reqid = wrm_host_next_reqid(h);
+		wrm_buf_init(&b, 0);
+		wrm_hmsg_begin(&b, HM_PREPARE, reqid, &st);
+		wrm_hmsg_put_str(&b, HT_CONFIG, sh->config);
+		wrm_hmsg_put_str(&b, HT_PLUGIN, sh->plugin);
+		wrm_hmsg_put_str(&b, HT_PLUGIN_DIR, D.plugin_dir);
+		wrm_hmsg_put_str(&b, HT_RESOURCE_URI, sh->resource_uri);
+		wrm_hmsg_put_str(&b, HT_LOCALE, w->locale);
+		wrm_hmsg_put_u64(&b, HT_BUFFER_LIMIT,
+		    sc->output_buffer_kb * 1024);
+		put_conf_options(&b, sc);
+		if (wrm_hmsg_end(&b, st) == 0)
+			wrm_host_request(h, &b, reqid, warm_prepared, NULL);
+		wrm_buf_free(&b);
+	}
+}
+
+void
+wrm_warm_flush(void)
+{
+	struct wrm_host *h;
+
+	while (warm_hosts != NULL) {
+		h = warm_hosts->host;
+		warm_free(warm_hosts);
+		warm_shutdown_host(h);
 	}
 }
 
@@ -520,7 +725,8 @@ wrm_shell_create(struct wrm_op *op, struct wrm_shell *sh,
 	size_t st;
 	int r;
 
-	if ((r = host_start(&sh->host)) != 0)
+	if ((sh->host = warm_take(sh)) == NULL &&
+	    (r = host_start(&sh->host)) != 0)
 		return r;
 	sh->host->n_shells++;
 	sh->state = WRM_SHELL_CREATING;
@@ -582,6 +788,7 @@ wrm_hosts_shutdown(void)
 	uint32_t reqid;
 	size_t st;
 
+	wrm_warm_flush();
 	for (h = hosts; h != NULL; h = h->next) {
 		if (h->dead)
 			continue;

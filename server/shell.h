@@ -134,6 +134,8 @@ void wrm_host_send_noreply(struct wrm_host *h, struct wrm_buf *b);
 /* Forget every pending callback whose arg is arg (its op went away). */
 void wrm_host_forget(struct wrm_host *h, void *arg);
 void wrm_hosts_shutdown(void);
+/* Stop every warm host (configuration reload, daemon stop). */
+void wrm_warm_flush(void);
 void wrm_shells_restore(void);
 
 /* Events from hosts (wsman-receive.c) */

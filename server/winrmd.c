@@ -278,6 +278,7 @@ on_hup(int signo, void *arg)
 		wrm_log_set_level((enum wrm_log_level)lv);
 	resolve_paths();
 	wrm_auth_flush_cache();
+	wrm_warm_flush();
 	logit("configuration reloaded");
 }
 

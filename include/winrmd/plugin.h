@@ -178,6 +178,14 @@ struct wrm_plugin_startup {
 	uint32_t size;
 	const char *configuration;	/* session configuration name */
 	const char *resource_uri;	/* its resource URI */
+	/*
+	 * True when the host was started ahead of demand (the configuration's
+	 * WarmPoolSize): the plugin may prepare what a shell will need, such
+	 * as a child process, for a shell with warm_locale (a language tag
+	 * like "en-US"); the next shell() may or may not match it.
+	 */
+	bool warm;
+	const char *warm_locale;
 };
 
 /* Option keys a plugin accepts in its session configuration. */

@@ -48,9 +48,13 @@ extern char **environ;
 
 static const struct wrm_host_api *host;
 
+struct ps_shell;
+
 struct ps_plugin {
 	char *pwsh;
 	char *refusal;		/* why shells cannot start, or NULL */
+	struct ps_shell *spare;	/* a warm pwsh waiting for a shell */
+	char *spare_locale;
 	char *startup_script;	/* base64 UTF-16LE for -EncodedCommand */
 	char *workdir;
 	char *config_file;
@@ -278,6 +282,9 @@ check_config_file(const char *path)
 	return r;
 }
 
+static void start_spare(struct ps_plugin *p, const char *locale);
+static void ps_release_shell(void *ctx, void *shell_ctx);
+
 static int
 ps_startup(const struct wrm_plugin_startup *info, void **ctx_r)
 {
@@ -299,6 +306,9 @@ ps_startup(const struct wrm_plugin_startup *info, void **ctx_r)
 	if ((v = host->get_configuration("Environment")) != NULL && *v)
 		p->environment = strdup(v);
 	*ctx_r = p;
+	if (WRM_HAS(info, warm_locale) && info->warm && p->pwsh != NULL &&
+	    p->refusal == NULL)
+		start_spare(p, info->warm_locale);
 	return 0;
 }
 
@@ -308,6 +318,9 @@ ps_shutdown(void *ctx, enum wrm_shutdown_reason reason)
 	struct ps_plugin *p = ctx;
 
 	(void)reason;
+	if (p->spare != NULL)
+		ps_release_shell(p, p->spare);
+	free(p->spare_locale);
 	free(p->pwsh);
 	free(p->refusal);
 	free(p->startup_script);
@@ -644,7 +657,7 @@ env_add(char ***env, size_t *n, const char *name, const char *value)
 }
 
 static char **
-build_env(const struct ps_plugin *p, const struct wrm_request *req,
+build_env(const struct ps_plugin *p, const char *locale,
     const struct wrm_shell_startup *info)
 {
 	char **env = calloc(1, sizeof(*env)), *loc, *pairs, *kv, *save = NULL;
@@ -665,12 +678,12 @@ build_env(const struct ps_plugin *p, const struct wrm_request *req,
 	env_add(&env, &n, "POWERSHELL_UPDATECHECK", "Off");
 	env_add(&env, &n, "TERM", "dumb");
 	/* pwsh takes its culture from LC_ALL: the client's data locale. */
-	loc = locale_env(req->data_locale ? req->data_locale : req->locale);
+	loc = locale_env(locale);
 	if (loc != NULL) {
 		env_add(&env, &n, "LC_ALL", loc);
 		free(loc);
 	}
-	for (i = 0; i < info->n_env; i++)
+	for (i = 0; info != NULL && i < info->n_env; i++)
 		if (info->env[i].name != NULL && *info->env[i].name)
 			env_add(&env, &n, info->env[i].name,
 			    info->env[i].value ? info->env[i].value : "");
@@ -703,7 +716,7 @@ static const char *
 start_dir(const struct ps_plugin *p, const struct wrm_shell_startup *info,
     char **env)
 {
-	const char *d = info->working_directory;
+	const char *d = info != NULL ? info->working_directory : NULL;
 	struct stat st;
 	size_t i;
 
@@ -718,7 +731,7 @@ start_dir(const struct ps_plugin *p, const struct wrm_shell_startup *info,
 }
 
 static int
-start_pwsh(struct ps_shell *sh, const struct wrm_request *req,
+start_pwsh(struct ps_shell *sh, const char *locale,
     const struct wrm_shell_startup *info)
 {
 	struct ps_plugin *p = sh->plugin;
@@ -726,7 +739,7 @@ start_pwsh(struct ps_shell *sh, const struct wrm_request *req,
 	const char *dir;
 	int i = 0, r;
 
-	if ((env = build_env(p, req, info)) == NULL)
+	if ((env = build_env(p, locale, info)) == NULL)
 		return -ENOMEM;
 	dir = start_dir(p, info, env);
 	argv[i++] = p->pwsh;
@@ -750,6 +763,44 @@ start_pwsh(struct ps_shell *sh, const struct wrm_request *req,
 	r = pwsh_start(host, argv, env, dir, &pwsh_cb, sh, &sh->pw);
 	free_strv(env);
 	return r;
+}
+
+/* A warm pwsh started before any shell, for one locale. */
+static void
+start_spare(struct ps_plugin *p, const char *locale)
+{
+	struct ps_shell *sh = calloc(1, sizeof(*sh));
+
+	if (sh == NULL)
+		return;
+	sh->plugin = p;
+	if (start_pwsh(sh, locale != NULL && *locale ? locale : NULL,
+	    NULL) != 0) {
+		free(sh);
+		return;
+	}
+	p->spare = sh;
+	p->spare_locale = strdup(locale != NULL ? locale : "");
+}
+
+/* The spare, if it suits this request (same locale, nothing shell-specific). */
+static struct ps_shell *
+take_spare(struct ps_plugin *p, const struct wrm_request *req,
+    const struct wrm_shell_startup *info)
+{
+	const char *want = req->data_locale ? req->data_locale :
+	    req->locale ? req->locale : "";
+	struct ps_shell *sh = p->spare;
+
+	if (sh == NULL)
+		return NULL;
+	p->spare = NULL;
+	if (sh->exited || info->n_env > 0 || (info->working_directory &&
+	    *info->working_directory) || strcmp(want, p->spare_locale) != 0) {
+		ps_release_shell(p, sh);
+		return NULL;
+	}
+	return sh;
 }
 
 static void
@@ -788,6 +839,14 @@ ps_shell(void *ctx, struct wrm_request *req,
 		    "~/.dotnet/tools, and PwshPath is not set. ", NULL, 0);
 		return;
 	}
+	if ((sh = take_spare(p, req, info)) != NULL) {
+		memcpy(sh->rpid, h.rpid, 16);
+		pwsh_data(sh->pw, PWSH_POOL_GUID, false, info->inbound,
+		    info->inbound_len, NULL, NULL);
+		host->report_context(req, sh);
+		host->operation_complete(req, WRM_OK, NULL, NULL, 0);
+		return;
+	}
 	if ((sh = calloc(1, sizeof(*sh))) == NULL) {
 		host->operation_complete(req, WRM_ERROR_NOT_ENOUGH_MEMORY,
 		    NULL, NULL, 0);
@@ -795,7 +854,8 @@ ps_shell(void *ctx, struct wrm_request *req,
 	}
 	sh->plugin = p;
 	memcpy(sh->rpid, h.rpid, 16);
-	if ((r = start_pwsh(sh, req, info)) != 0) {
+	if ((r = start_pwsh(sh, req->data_locale ? req->data_locale :
+	    req->locale, info)) != 0) {
 		snprintf(msg, sizeof(msg), "pwsh (%s) could not be started: "
 		    "%s. ", p->pwsh, strerror(-r));
 		free(sh);
