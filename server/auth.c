@@ -1,6 +1,9 @@
 #include "config.h"
 
 #include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/md4.h>
 #include <stdio.h>
 #include <gnutls/crypto.h>
 #include <pwd.h>
@@ -9,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth-gss.h"
 #include "auth.h"
 #include "err.h"
 #include "log.h"
@@ -48,9 +52,25 @@ struct scheme {
 static bool basic_usable(bool tls);
 static void basic_check(const char *token, const struct wrm_auth_input *in,
     struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg);
+static bool negotiate_usable(bool tls);
+static bool kerberos_usable(bool tls);
+static void negotiate_check(const char *token,
+    const struct wrm_auth_input *in, struct wrm_auth_result *res,
+    wrm_auth_done_fn done, void *arg);
+static void kerberos_check(const char *token,
+    const struct wrm_auth_input *in, struct wrm_auth_result *res,
+    wrm_auth_done_fn done, void *arg);
 
+/*
+ * Challenges go out in this order, one WWW-Authenticate line each.  NTLM
+ * is accepted when a client sends it but never advertised (Windows does
+ * not advertise it, and clients prefer it when they see it).
+ */
 static const struct scheme schemes[] = {
+	{ "Negotiate", negotiate_usable, negotiate_check, "Negotiate" },
+	{ "Kerberos", kerberos_usable, kerberos_check, "Kerberos" },
 	{ "Basic", basic_usable, basic_check, "Basic realm=\"WSMAN\"" },
+	{ "NTLM", negotiate_usable, negotiate_check, NULL },
 };
 
 int
@@ -98,7 +118,26 @@ wrm_auth_result_clear(struct wrm_auth_result *res)
 {
 	wrm_identity_clear(&res->who);
 	free(res->challenge_buf);
+	free(res->mutual);
 	memset(res, 0, sizeof(*res));
+}
+
+int
+wrm_identity_copy(struct wrm_identity *dst, const struct wrm_identity *src)
+{
+	*dst = *src;
+	dst->user = wrm_strdup0(src->user);
+	dst->local_user = wrm_strdup0(src->local_user);
+	return dst->user != NULL && dst->local_user != NULL ? 0 :
+	    WRM_ERR_ALLOC;
+}
+
+void
+wrm_auth_conn_clear(struct wrm_auth_conn *c)
+{
+	wrm_gss_free(c->gss);
+	wrm_identity_clear(&c->who);
+	memset(c, 0, sizeof(*c));
 }
 
 void
@@ -109,7 +148,7 @@ wrm_auth_challenges(bool tls, struct wrm_auth_result *res)
 	res->status = WRM_AUTH_CHALLENGE;
 	res->n_challenges = 0;
 	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-		if (schemes[i].usable(tls) &&
+		if (schemes[i].challenge != NULL && schemes[i].usable(tls) &&
 		    res->n_challenges < WRM_AUTH_MAX_CHALLENGES)
 			res->challenges[res->n_challenges++] =
 			    schemes[i].challenge;
@@ -133,6 +172,12 @@ wrm_auth_check(const struct wrm_auth_input *in, struct wrm_auth_result *res,
 
 	memset(res, 0, sizeof(*res));
 	if (h == NULL || *h == '\0') {
+		if (in->conn != NULL && in->conn->established &&
+		    wrm_identity_copy(&res->who, &in->conn->who) == 0) {
+			res->status = WRM_AUTH_OK;
+			res->sealed_session = true;
+			return;
+		}
 		wrm_auth_challenges(in->tls, res);
 		return;
 	}
@@ -200,6 +245,90 @@ wrm_auth_verify_hash(const char *password, const char *hash)
 	return ok;
 }
 
+int
+wrm_auth_nt_hash(const char *password, char hex[33])
+{
+	struct md4_ctx md4;
+	struct wrm_buf u16;
+	const unsigned char *s = (const unsigned char *)password;
+	uint8_t digest[MD4_DIGEST_SIZE];
+	uint32_t c;
+	size_t i;
+
+	wrm_buf_init(&u16, 0);
+	u16.secret = true;
+	while (*s != '\0') {
+		/* UTF-8 to UTF-16LE; invalid bytes count as themselves. */
+		c = *s++;
+		if ((c & 0xe0) == 0xc0 && (s[0] & 0xc0) == 0x80) {
+			c = (c & 0x1f) << 6 | (s[0] & 0x3f);
+			s++;
+		} else if ((c & 0xf0) == 0xe0 && (s[0] & 0xc0) == 0x80 &&
+		    (s[1] & 0xc0) == 0x80) {
+			c = (c & 0x0f) << 12 | (uint32_t)(s[0] & 0x3f) << 6 |
+			    (s[1] & 0x3f);
+			s += 2;
+		} else if ((c & 0xf8) == 0xf0 && (s[0] & 0xc0) == 0x80 &&
+		    (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80) {
+			c = (c & 0x07) << 18 | (uint32_t)(s[0] & 0x3f) << 12 |
+			    (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+			s += 3;
+			c -= 0x10000;
+			wrm_buf_put_u16_le(&u16, (uint16_t)(0xd800 + (c >> 10)));
+			c = 0xdc00 + (c & 0x3ff);
+		}
+		if (wrm_buf_put_u16_le(&u16, (uint16_t)c) != 0) {
+			wrm_buf_free(&u16);
+			return WRM_ERR_ALLOC;
+		}
+	}
+	md4_init(&md4);
+	md4_update(&md4, wrm_buf_len(&u16), wrm_buf_ptr(&u16));
+	md4_digest(&md4, sizeof(digest), digest);
+	wrm_buf_free(&u16);
+	for (i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02X", digest[i]);
+	explicit_bzero(digest, sizeof(digest));
+	return 0;
+}
+
+int
+wrm_auth_write_ntlm_file(struct wrm_store *st, const char *path)
+{
+	struct wrm_store_user *u;
+	struct wrm_buf b;
+	char *tmp;
+	size_t n, i;
+	int fd, r;
+
+	if ((r = wrm_store_user_list(st, &u, &n)) != 0)
+		return r;
+	wrm_buf_init(&b, 0);
+	b.secret = true;
+	for (i = 0; i < n; i++)
+		if (u[i].nt_hash != NULL && strlen(u[i].nt_hash) == 32)
+			wrm_buf_printf(&b, "%s:%zu:"
+			    "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:%s:[U          ]:"
+			    "LCT-00000000:\n", u[i].name, 1000 + i, u[i].nt_hash);
+	wrm_store_user_list_free(u, n);
+	if (asprintf(&tmp, "%s.tmp", path) < 0) {
+		wrm_buf_free(&b);
+		return WRM_ERR_ALLOC;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	r = fd < 0 || write(fd, wrm_buf_ptr(&b), wrm_buf_len(&b)) !=
+	    (ssize_t)wrm_buf_len(&b) ? WRM_ERR_SYSTEM : 0;
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && rename(tmp, path) != 0)
+		r = WRM_ERR_SYSTEM;
+	if (r != 0)
+		unlink(tmp);
+	free(tmp);
+	wrm_buf_free(&b);
+	return r;
+}
+
 /* ---- Basic ---- */
 
 static bool
@@ -249,18 +378,23 @@ cache_put(const uint8_t key[32], const char *user)
 	s->expires = wrm_now_ms() + CACHE_TTL_MS;
 }
 
-/* The account shells run as in user mode: the daemon's own. */
+/*
+ * The account shells run as: in user mode the daemon's own, otherwise the
+ * Linux account the authenticated name maps to (which must exist).
+ */
 static int
-fill_identity(struct wrm_identity *who, const char *user)
+map_identity(struct wrm_identity *who, const char *name, const char *mech)
 {
-	struct passwd *pw = getpwuid(getuid());
+	struct passwd *pw = D.user_mode ? getpwuid(getuid()) : getpwnam(name);
 
-	who->user = strdup(user);
-	who->local_user = strdup(pw != NULL ? pw->pw_name : "root");
-	who->uid = getuid();
-	who->gid = getgid();
-	who->mechanism = "Basic";
-	who->is_admin = true;
+	if (pw == NULL)
+		return WRM_ERR_NOT_FOUND;
+	who->user = strdup(name);
+	who->local_user = strdup(pw->pw_name);
+	who->uid = pw->pw_uid;
+	who->gid = pw->pw_gid;
+	who->mechanism = mech;
+	who->is_admin = !D.user_mode && pw->pw_uid == 0;
 	return who->user != NULL && who->local_user != NULL ? 0 :
 	    WRM_ERR_ALLOC;
 }
@@ -294,7 +428,7 @@ basic_done(void *arg)
 	struct basic_job *j = arg;
 
 	j->in.client_ip = j->client_ip;
-	if (j->ok && fill_identity(&j->res->who, j->user) == 0) {
+	if (j->ok && map_identity(&j->res->who, j->user, "Basic") == 0) {
 		cache_put(j->key, j->user);
 		j->res->status = WRM_AUTH_OK;
 		wrm_audit("AUTH_OK", "scheme=Basic user=%s client=%s", j->user,
@@ -364,7 +498,7 @@ basic_check(const char *token, const struct wrm_auth_input *in,
 	explicit_bzero(raw, sizeof(raw));
 	cache_key(j->user, j->pass, j->key);
 	if ((s = cache_find(j->key)) != NULL &&
-	    fill_identity(&res->who, s->user) == 0) {
+	    map_identity(&res->who, s->user, "Basic") == 0) {
 		res->status = WRM_AUTH_OK;
 		wrm_freezero_str(j->pass);
 		free(j->user);
@@ -384,4 +518,178 @@ basic_check(const char *token, const struct wrm_auth_input *in,
 		/* Without workers, finish on a later loop turn. */
 		wrm_loop_post(D.loop, basic_done, j);
 	}
+}
+
+/* ---- Negotiate, Kerberos (and NTLM when a client names it) ---- */
+
+static bool
+negotiate_usable(bool tls)
+{
+	(void)tls;
+	return D.conf->auth.negotiate;
+}
+
+static bool
+kerberos_usable(bool tls)
+{
+	(void)tls;
+	return D.conf->auth.kerberos;
+}
+
+struct gss_job {
+	struct wrm_auth_conn *conn;
+	char *token;
+	char scheme[16];
+	uint8_t *cbt;
+	size_t cbt_len;
+	struct wrm_gss_step step;
+	struct wrm_auth_input in;
+	char *client_ip;
+	struct wrm_auth_result *res;
+	wrm_auth_done_fn done;
+	void *arg;
+};
+
+static void
+gss_run(void *arg)
+{
+	struct gss_job *j = arg;
+
+	wrm_gss_accept(&j->conn->gss, j->token, j->cbt, j->cbt_len, &j->step);
+}
+
+/* "DOMAIN\user" and "user@REALM" name the account "user". */
+static char *
+account_of(const struct wrm_gss_step *st)
+{
+	const char *p = st->principal;
+
+	if (st->local_name != NULL && *st->local_name)
+		return strdup(st->local_name);
+	if (p == NULL)
+		return NULL;
+	return local_name(p);
+}
+
+static void
+gss_complete(struct gss_job *j)
+{
+	struct wrm_gss_step *st = &j->step;
+	struct wrm_auth_conn *c = j->conn;
+	char *account = account_of(st);
+	const char *mech = st->is_ntlm ? "NTLM" : "Kerberos";
+	const char *why = NULL;
+
+	if (j->cbt != NULL && !st->channel_bound &&
+	    strcasecmp(D.conf->auth.cbt_hardening_level, "Strict") == 0)
+		why = "no channel binding (CbtHardeningLevel Strict)";
+	else if (account == NULL)
+		why = "no account name in the credentials";
+	else if (map_identity(&c->who, account, strcmp(j->scheme,
+	    "Kerberos") == 0 ? "Kerberos" : "Negotiate") != 0)
+		why = "no such local account";
+	if (why != NULL) {
+		wrm_identity_clear(&c->who);
+		wrm_gss_free(c->gss);
+		c->gss = NULL;
+		fail(&j->in, j->res, j->scheme, st->principal, why);
+		free(account);
+		return;
+	}
+	c->established = true;
+	snprintf(c->scheme, sizeof(c->scheme), "%s", j->scheme);
+	wrm_identity_copy(&j->res->who, &c->who);
+	j->res->status = WRM_AUTH_OK;
+	j->res->sealed_session = true;
+	if (st->out_token != NULL &&
+	    asprintf(&j->res->mutual, "%s %s", j->scheme, st->out_token) < 0)
+		j->res->mutual = NULL;
+	wrm_audit("AUTH_OK", "scheme=%s mech=%s user=%s principal=%s "
+	    "client=%s%s", j->scheme, mech, account, st->principal ?
+	    st->principal : "-", j->client_ip, st->channel_bound ?
+	    " channel_bound=yes" : "");
+	free(account);
+}
+
+static void
+gss_done(void *arg)
+{
+	struct gss_job *j = arg;
+
+	j->in.client_ip = j->client_ip;
+	switch (j->step.status) {
+	case WRM_GSS_CONTINUE:
+		j->res->status = WRM_AUTH_CHALLENGE;
+		if (asprintf(&j->res->challenge_buf, "%s %s", j->scheme,
+		    j->step.out_token != NULL ? j->step.out_token : "") < 0)
+			j->res->challenge_buf = NULL;
+		j->res->challenges[0] = j->res->challenge_buf;
+		j->res->n_challenges = j->res->challenge_buf != NULL;
+		break;
+	case WRM_GSS_COMPLETE:
+		gss_complete(j);
+		break;
+	case WRM_GSS_FAILED:
+		fail(&j->in, j->res, j->scheme, NULL, j->step.error ?
+		    j->step.error : "authentication failed");
+		break;
+	}
+	j->done(j->arg, j->res);
+	wrm_gss_step_clear(&j->step);
+	free(j->token);
+	free(j->cbt);
+	free(j->client_ip);
+	free(j);
+}
+
+static void
+gss_check(const char *scheme, const char *token,
+    const struct wrm_auth_input *in, struct wrm_auth_result *res,
+    wrm_auth_done_fn done, void *arg)
+{
+	struct gss_job *j;
+
+	if (in->conn == NULL || (j = calloc(1, sizeof(*j))) == NULL) {
+		fail(in, res, scheme, NULL, "no connection state");
+		return;
+	}
+	/* A fresh handshake replaces whatever the connection had. */
+	if (in->conn->established) {
+		wrm_identity_clear(&in->conn->who);
+		in->conn->established = false;
+	}
+	j->conn = in->conn;
+	j->token = strdup(token);
+	snprintf(j->scheme, sizeof(j->scheme), "%s", scheme);
+	if (in->cbt != NULL &&
+	    strcasecmp(D.conf->auth.cbt_hardening_level, "None") != 0 &&
+	    (j->cbt = malloc(in->cbt_len)) != NULL) {
+		memcpy(j->cbt, in->cbt, in->cbt_len);
+		j->cbt_len = in->cbt_len;
+	}
+	j->in = *in;
+	j->client_ip = strdup(in->client_ip ? in->client_ip : "-");
+	j->res = res;
+	j->done = done;
+	j->arg = arg;
+	res->status = WRM_AUTH_PENDING;
+	if (wrm_work_submit(gss_run, gss_done, j) != 0) {
+		gss_run(j);
+		wrm_loop_post(D.loop, gss_done, j);
+	}
+}
+
+static void
+negotiate_check(const char *token, const struct wrm_auth_input *in,
+    struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg)
+{
+	gss_check(strncasecmp(in->authorization, "NTLM", 4) == 0 ? "NTLM" :
+	    "Negotiate", token, in, res, done, arg);
+}
+
+static void
+kerberos_check(const char *token, const struct wrm_auth_input *in,
+    struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg)
+{
+	gss_check("Kerberos", token, in, res, done, arg);
 }

@@ -23,10 +23,29 @@ enum wrm_auth_status {
 	WRM_AUTH_PENDING,	/* a worker is checking; done() follows */
 };
 
+struct wrm_gss;
+
+/*
+ * Authentication state of one TCP connection (owned by http.c, cleared
+ * with wrm_auth_conn_clear when the connection closes).  NTLM, Kerberos
+ * and their message sealing live here: clients authenticate a connection
+ * once and then send requests on it without an Authorization header.
+ */
+struct wrm_auth_conn {
+	struct wrm_gss *gss;
+	char scheme[16];		/* "Negotiate" or "Kerberos" */
+	bool established;
+	struct wrm_identity who;
+};
+
 struct wrm_auth_input {
 	const char *authorization;	/* header value or NULL */
 	bool tls;
 	const char *client_ip;
+	struct wrm_auth_conn *conn;
+	/* tls-server-end-point channel binding data (HTTPS), or NULL */
+	const uint8_t *cbt;
+	size_t cbt_len;
 };
 
 /* Up to this many WWW-Authenticate values on a 401. */
@@ -38,6 +57,8 @@ struct wrm_auth_result {
 	const char *challenges[WRM_AUTH_MAX_CHALLENGES];
 	size_t n_challenges;
 	char *challenge_buf;		/* storage for a token challenge */
+	char *mutual;			/* WWW-Authenticate for the 200, or NULL */
+	bool sealed_session;		/* identity came from a GSS context */
 };
 
 typedef void (*wrm_auth_done_fn)(void *arg, struct wrm_auth_result *res);
@@ -53,6 +74,8 @@ void wrm_auth_check(const struct wrm_auth_input *in,
     struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg);
 void wrm_auth_result_clear(struct wrm_auth_result *res);
 void wrm_identity_clear(struct wrm_identity *who);
+int wrm_identity_copy(struct wrm_identity *dst, const struct wrm_identity *src);
+void wrm_auth_conn_clear(struct wrm_auth_conn *c);
 /* The challenge set for a fresh 401 on this kind of listener. */
 void wrm_auth_challenges(bool tls, struct wrm_auth_result *res);
 /* Forget cached verifications (user table changed, SIGHUP). */
@@ -61,5 +84,10 @@ void wrm_auth_flush_cache(void);
 /* Password hashing for the lab user table (crypt(3), yescrypt or SHA-512). */
 int wrm_auth_hash_password(const char *password, char **hash_r);
 bool wrm_auth_verify_hash(const char *password, const char *hash);
+/* The NT hash of a password (MD4 of its UTF-16LE form), as hex. */
+int wrm_auth_nt_hash(const char *password, char hex[33]);
+/* Write the NTLM account file (smbpasswd format, mode 0600) from st. */
+struct wrm_store;
+int wrm_auth_write_ntlm_file(struct wrm_store *st, const char *path);
 
 #endif

@@ -55,7 +55,11 @@
 	X(credssp, "CredSSP", BOOL, "false", \
 	    "Accept CredSSP authentication") \
 	X(cbt_hardening_level, "CbtHardeningLevel", STR, "Relaxed", \
-	    "Channel binding check on HTTPS: None, Relaxed or Strict")
+	    "Channel binding check on HTTPS: None, Relaxed or Strict") \
+	X(keytab, "Keytab", STR, "", \
+	    "Kerberos keytab (HTTP/host, host/host, WSMAN/host); empty: the default") \
+	X(ntlm_user_file, "NtlmUserFile", STR, "", \
+	    "NTLM accounts (smbpasswd format); empty: the lab user table in user mode")
 
 /* [Winrs]: winrm/config/winrs */
 #define WRM_WINRS_KEYS(X) \

@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -10,8 +12,10 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "auth-gss.h"
 #include "auth.h"
 #include "err.h"
+#include "http-crypt.h"
 #include "http.h"
 #include "log.h"
 #include "misc.h"
@@ -32,6 +36,8 @@ struct wrm_listener {
 	uint16_t port;
 	char *prefix;		/* "/wsman" */
 	char *cert_pem, *key_pem;
+	uint8_t cbt[64 + 32];	/* tls-server-end-point channel binding */
+	size_t cbt_len;
 	struct wrm_listener *next;
 };
 
@@ -39,6 +45,9 @@ struct wrm_listener {
 struct wrm_http_conn {
 	struct wrm_listener *l;
 	char client_ip[INET6_ADDRSTRLEN];
+	struct wrm_auth_conn auth;
+	unsigned busy;		/* requests on it not yet completed */
+	bool closed;
 };
 
 enum req_stage {
@@ -63,11 +72,15 @@ struct wrm_http_req {
 	char *url;
 	char *method;
 	bool anon_identify;
+	bool encrypted;		/* body was sealed: seal the answer */
+	bool utf16;		/* the envelope is UTF-16 */
+	char protocol[64];	/* its protocol= label */
 	struct wrm_auth_result auth;
 	struct wrm_op *op;
 	int status;
 	struct wrm_buf resp;
 	const char *resp_type;
+	char *sealed_type;
 	struct wrm_http_req *next_active;	/* active list */
 	struct wrm_http_req *prev_active;
 };
@@ -174,6 +187,7 @@ req_free(struct wrm_http_req *r)
 	free(r->content_type);
 	free(r->url);
 	free(r->method);
+	free(r->sealed_type);
 	free(r);
 }
 
@@ -203,6 +217,9 @@ queue_response(struct wrm_http_req *r)
 			MHD_add_response_header(resp,
 			    MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 			    r->auth.challenges[i]);
+	else if (r->auth.mutual != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		    r->auth.mutual);
 	r->stage = RS_QUEUED;
 	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
@@ -217,6 +234,27 @@ set_plain(struct wrm_http_req *r, int status)
 	r->status = status;
 	r->resp_type = NULL;
 	r->stage = RS_READY;
+}
+
+/* Seal r->resp with the connection's context (faults included). */
+static int
+seal_response(struct wrm_http_req *r, bool utf16)
+{
+	struct wrm_buf sealed;
+	int rc;
+
+	wrm_buf_init(&sealed, 0);
+	free(r->sealed_type);
+	r->sealed_type = NULL;
+	rc = wrm_crypt_seal(r->hc->auth.gss, r->protocol, wrm_buf_ptr(&r->resp),
+	    wrm_buf_len(&r->resp), utf16, &sealed, &r->sealed_type);
+	if (rc == 0) {
+		wrm_buf_free(&r->resp);
+		r->resp = sealed;
+		r->resp_type = r->sealed_type;
+	} else
+		wrm_buf_free(&sealed);
+	return rc;
 }
 
 static void
@@ -248,6 +286,8 @@ wrm_http_op_done(struct wrm_op *op)
 		    wrm_buf_len(&op->out));
 		r->resp_type = CT_SOAP_UTF8;
 	}
+	if (rc == 0 && r->encrypted)
+		rc = seal_response(r, op->utf16);
 	if (rc != 0) {
 		error_fr(rc, "cannot build the response");
 		set_plain(r, MHD_HTTP_INTERNAL_SERVER_ERROR);
@@ -295,8 +335,7 @@ start_op(struct wrm_http_req *r)
 
 	snprintf(url, sizeof(url), "%s://%s:%u%s", r->l->tls ? "https" : "http",
 	    "localhost", (unsigned)r->l->port, r->l->prefix);
-	op = wsman_op_new(r, &r->auth.who, r->hc->client_ip, url,
-	    content_is_utf16(r->content_type));
+	op = wsman_op_new(r, &r->auth.who, r->hc->client_ip, url, r->utf16);
 	if (op == NULL) {
 		set_plain(r, MHD_HTTP_INTERNAL_SERVER_ERROR);
 		return;
@@ -304,6 +343,31 @@ start_op(struct wrm_http_req *r)
 	r->op = op;
 	r->stage = RS_OP;
 	wsman_dispatch(op, wrm_buf_ptr(&r->body), wrm_buf_len(&r->body));
+}
+
+/* Replace a sealed body by its plaintext; false (400) if it cannot be. */
+static bool
+unseal_body(struct wrm_http_req *r)
+{
+	struct wrm_buf plain;
+
+	if (!r->hc->auth.established || r->hc->auth.gss == NULL) {
+		verbose("client=%s sealed body on a connection without a "
+		    "security context", r->hc->client_ip);
+		return false;
+	}
+	wrm_buf_init(&plain, wrm_max_envelope());
+	if (wrm_crypt_unseal(r->hc->auth.gss, wrm_buf_ptr(&r->body),
+	    wrm_buf_len(&r->body), &plain, &r->utf16) != 0) {
+		verbose("client=%s sealed body could not be unsealed",
+		    r->hc->client_ip);
+		wrm_buf_free(&plain);
+		return false;
+	}
+	wrm_buf_free(&r->body);
+	r->body = plain;
+	r->encrypted = true;
+	return true;
 }
 
 static void
@@ -320,10 +384,26 @@ after_auth(struct wrm_http_req *r)
 	if (wrm_buf_len(&r->body) == 0) {
 		/* An authentication-only POST. */
 		set_plain(r, MHD_HTTP_OK);
-		wrm_log_ctx_clear();
-		return;
+	} else if (wrm_crypt_content_type(r->content_type, r->protocol,
+	    sizeof(r->protocol))) {
+		if (unseal_body(r))
+			start_op(r);
+		else
+			set_plain(r, MHD_HTTP_BAD_REQUEST);
+	} else if (!r->l->tls && !D.conf->service.allow_unencrypted) {
+		/* As Windows: no clear-text SOAP on HTTP (AllowUnencrypted). */
+		wrm_audit("AUTH_FAIL", "scheme=%s user=%s client=%s "
+		    "reason=\"unencrypted request refused (AllowUnencrypted "
+		    "is false)\"", r->auth.who.mechanism ?
+		    r->auth.who.mechanism : "-", r->auth.who.user,
+		    r->hc->client_ip);
+		wrm_auth_result_clear(&r->auth);
+		wrm_auth_challenges(false, &r->auth);
+		set_plain(r, MHD_HTTP_UNAUTHORIZED);
+	} else {
+		r->utf16 = content_is_utf16(r->content_type);
+		start_op(r);
 	}
-	start_op(r);
 	wrm_log_ctx_clear();
 }
 
@@ -363,6 +443,7 @@ process(struct wrm_http_req *r)
 	if ((anon || r->anon_identify) && wrm_buf_len(&r->body) > 0 &&
 	    wsman_is_identify(wrm_buf_ptr(&r->body), wrm_buf_len(&r->body),
 	    content_is_utf16(r->content_type))) {
+		r->utf16 = content_is_utf16(r->content_type);
 		r->auth.status = WRM_AUTH_OK;
 		r->auth.who.mechanism = NULL;
 		start_op(r);
@@ -372,6 +453,11 @@ process(struct wrm_http_req *r)
 	in.authorization = r->authorization;
 	in.tls = r->l->tls;
 	in.client_ip = r->hc->client_ip;
+	in.conn = &r->hc->auth;
+	if (r->l->tls && r->l->cbt_len > 0) {
+		in.cbt = r->l->cbt;
+		in.cbt_len = r->l->cbt_len;
+	}
 	r->stage = RS_AUTH;
 	wrm_auth_check(&in, &r->auth, auth_done, r);
 	if (r->auth.status != WRM_AUTH_PENDING)
@@ -490,7 +576,10 @@ connection_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
 	const struct sockaddr_in6 *s6;
 
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*socket_ctx);
+		if ((hc = *socket_ctx) != NULL) {
+			wrm_auth_conn_clear(&hc->auth);
+			free(hc);
+		}
 		*socket_ctx = NULL;
 		return;
 	}
@@ -547,6 +636,50 @@ read_file(const char *path)
 	fclose(f);
 	wrm_buf_putc(&b, '\0');
 	return (char *)wrm_buf_steal(&b, &len);
+}
+
+/*
+ * tls-server-end-point channel binding data (RFC 5929): the prefix and the
+ * hash of the server certificate, SHA-256 when its signature used MD5 or
+ * SHA-1, else the signature's own hash.
+ */
+static void
+compute_cbt(struct wrm_listener *l)
+{
+	static const char prefix[] = "tls-server-end-point:";
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t pem, der = { NULL, 0 };
+	gnutls_digest_algorithm_t dig = GNUTLS_DIG_SHA256;
+	int sign;
+	size_t hl;
+
+	l->cbt_len = 0;
+	pem.data = (unsigned char *)l->cert_pem;
+	pem.size = (unsigned)strlen(l->cert_pem);
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM) < 0 ||
+	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return;
+	}
+	sign = gnutls_x509_crt_get_signature_algorithm(crt);
+	if (sign > 0) {
+		dig = gnutls_sign_get_hash_algorithm((gnutls_sign_algorithm_t)
+		    sign);
+		if (dig == GNUTLS_DIG_MD5 || dig == GNUTLS_DIG_SHA1 ||
+		    dig == GNUTLS_DIG_UNKNOWN)
+			dig = GNUTLS_DIG_SHA256;
+	}
+	hl = gnutls_hash_get_len(dig);
+	if (hl > 0 && sizeof(prefix) - 1 + hl <= sizeof(l->cbt) &&
+	    gnutls_hash_fast(dig, der.data, der.size,
+	    l->cbt + sizeof(prefix) - 1) == 0) {
+		memcpy(l->cbt, prefix, sizeof(prefix) - 1);
+		l->cbt_len = sizeof(prefix) - 1 + hl;
+	}
+	gnutls_free(der.data);
+	gnutls_x509_crt_deinit(crt);
 }
 
 static int
@@ -613,6 +746,7 @@ wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 			r = WRM_ERR_CONFIG;
 			goto fail;
 		}
+		compute_cbt(l);
 	}
 	if (timeout < 180)
 		timeout = 180;

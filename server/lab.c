@@ -210,7 +210,7 @@ static int
 ensure_user(struct wrm_lab *lab)
 {
 	struct wrm_store *st;
-	char *path, *json, *hash = NULL;
+	char *path, *json, *hash = NULL, nt[33];
 	int r;
 
 	if ((path = path_in(lab->dir, "state.db")) == NULL)
@@ -228,21 +228,23 @@ ensure_user(struct wrm_lab *lab)
 	}
 	if (lab->user == NULL)
 		lab->user = strdup(LAB_USER);
-	if (lab->password != NULL &&
-	    wrm_store_user_get_hash(st, lab->user, &hash) == 0 &&
-	    wrm_auth_verify_hash(lab->password, hash)) {
+	if (lab->password == NULL ||
+	    wrm_store_user_get_hash(st, lab->user, &hash) != 0 ||
+	    !wrm_auth_verify_hash(lab->password, hash)) {
 		free(hash);
-		wrm_store_close(st);
-		return 0;
+		hash = NULL;
+		wrm_freezero_str(lab->password);
+		if ((lab->password = new_password()) == NULL) {
+			wrm_store_close(st);
+			return WRM_ERR_ALLOC;
+		}
 	}
 	free(hash);
-	wrm_freezero_str(lab->password);
-	if ((lab->password = new_password()) == NULL ||
-	    (r = wrm_auth_hash_password(lab->password, &hash)) != 0) {
-		wrm_store_close(st);
-		return lab->password == NULL ? WRM_ERR_ALLOC : r;
-	}
-	r = wrm_store_user_set(st, lab->user, hash, false);
+	/* (Re)write both hashes: NTLM needs the NT one. */
+	if ((r = wrm_auth_hash_password(lab->password, &hash)) == 0 &&
+	    (r = wrm_auth_nt_hash(lab->password, nt)) == 0)
+		r = wrm_store_user_set(st, lab->user, hash, nt, false);
+	explicit_bzero(nt, sizeof(nt));
 	free(hash);
 	wrm_store_close(st);
 	return r;

@@ -28,4 +28,6 @@ static const char *const migrations[] = {
 	"CREATE TABLE audit ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" ts INTEGER NOT NULL, event TEXT NOT NULL, detail TEXT);",
+	/* 1 -> 2: NT hashes of lab users, for NTLM */
+	"ALTER TABLE users ADD COLUMN nt_hash TEXT;",
 };

@@ -19,13 +19,14 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[S_MAX_] = {
-	[S_USER_INSERT] = "INSERT INTO users(name, hash, created) "
-	    "VALUES (?1, ?2, ?3)",
-	[S_USER_UPSERT] = "INSERT INTO users(name, hash, created) "
-	    "VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET hash = ?2",
+	[S_USER_INSERT] = "INSERT INTO users(name, hash, created, nt_hash) "
+	    "VALUES (?1, ?2, ?3, ?4)",
+	[S_USER_UPSERT] = "INSERT INTO users(name, hash, created, nt_hash) "
+	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET "
+	    "hash = ?2, nt_hash = ?4",
 	[S_USER_GET] = "SELECT hash FROM users WHERE name = ?1",
 	[S_USER_DEL] = "DELETE FROM users WHERE name = ?1",
-	[S_USER_LIST] = "SELECT name, created FROM users ORDER BY name",
+	[S_USER_LIST] = "SELECT name, created, nt_hash FROM users ORDER BY name",
 	[S_SHELL_PUT] = "INSERT OR REPLACE INTO shells(id, name, owner, "
 	    "client_ip, configuration, resource_uri, state, created, "
 	    "last_activity, idle_timeout_ms, max_idle_timeout_ms, buffer_mode, "
@@ -206,13 +207,14 @@ col_dup(sqlite3_stmt *s, int i)
 
 int
 wrm_store_user_set(struct wrm_store *st, const char *name,
-    const char *hash, bool create_only)
+    const char *hash, const char *nt_hash, bool create_only)
 {
 	sqlite3_stmt *s = st->st[create_only ? S_USER_INSERT : S_USER_UPSERT];
 
 	bind_text(s, 1, name);
 	bind_text(s, 2, hash);
 	sqlite3_bind_int64(s, 3, wrm_wall_ms());
+	bind_text(s, 4, nt_hash);
 	return step_done(st, s, "user set");
 }
 
@@ -265,6 +267,7 @@ wrm_store_user_list(struct wrm_store *st, struct wrm_store_user **u_r,
 		u = nu;
 		u[n].name = col_dup(s, 0);
 		u[n].created = sqlite3_column_int64(s, 1);
+		u[n].nt_hash = col_dup(s, 2);
 		n++;
 	}
 	sqlite3_reset(s);
@@ -282,8 +285,12 @@ wrm_store_user_list_free(struct wrm_store_user *u, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free(u[i].name);
+		if (u[i].nt_hash != NULL)
+			explicit_bzero(u[i].nt_hash, strlen(u[i].nt_hash));
+		free(u[i].nt_hash);
+	}
 	free(u);
 }
 

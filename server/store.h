@@ -44,6 +44,7 @@ struct wrm_store_shell {
 struct wrm_store_user {
 	char *name;
 	int64_t created;
+	char *nt_hash;		/* 32 hex digits, or NULL */
 };
 
 struct wrm_store_audit {
@@ -58,7 +59,7 @@ void wrm_store_close(struct wrm_store *st);
 int wrm_store_schema_version(struct wrm_store *st);
 
 int wrm_store_user_set(struct wrm_store *st, const char *name,
-    const char *hash, bool create_only);
+    const char *hash, const char *nt_hash, bool create_only);
 int wrm_store_user_get_hash(struct wrm_store *st, const char *name,
     char **hash_r);
 int wrm_store_user_del(struct wrm_store *st, const char *name);

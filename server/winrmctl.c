@@ -38,6 +38,8 @@ usage(void)
 	exit(2);
 }
 
+static char *ntlm_file;	/* where NT hashes go, or NULL */
+
 static struct wrm_store *
 open_store(bool readonly)
 {
@@ -53,6 +55,11 @@ open_store(bool readonly)
 	}
 	if (asprintf(&path, "%s/state.db", conf->service.state_directory) < 0)
 		exit(1);
+	if (conf->auth.ntlm_user_file[0] != '\0')
+		ntlm_file = strdup(conf->auth.ntlm_user_file);
+	else if (asprintf(&ntlm_file, "%s/ntlm-users",
+	    conf->service.state_directory) < 0)
+		ntlm_file = NULL;
 	wrm_conf_free(conf);
 	if (wrm_store_open(path, readonly, &st) != 0) {
 		fprintf(stderr, "winrmctl: cannot open %s\n", path);
@@ -105,7 +112,7 @@ cmd_user(int argc, char **argv)
 {
 	struct wrm_store *st;
 	struct wrm_store_user *u;
-	char *pw, *hash;
+	char *pw, *hash, nt[33];
 	size_t n, i;
 	bool from_stdin = argc > 2 && strcmp(argv[2], "--password-stdin") == 0;
 	int r;
@@ -127,6 +134,8 @@ cmd_user(int argc, char **argv)
 	if (strcmp(argv[0], "del") == 0) {
 		st = open_store(false);
 		r = wrm_store_user_del(st, argv[1]);
+		if (r == 0 && ntlm_file != NULL)
+			wrm_auth_write_ntlm_file(st, ntlm_file);
 		wrm_store_close(st);
 		if (r != 0)
 			fprintf(stderr, "winrmctl: %s: %s\n", argv[1], wrm_err(r));
@@ -140,6 +149,8 @@ cmd_user(int argc, char **argv)
 	}
 	pw = read_password(from_stdin);
 	r = wrm_auth_hash_password(pw, &hash);
+	if (r == 0)
+		r = wrm_auth_nt_hash(pw, nt);
 	wrm_freezero_str(pw);
 	if (r != 0) {
 		fprintf(stderr, "winrmctl: cannot hash the password\n");
@@ -157,8 +168,13 @@ cmd_user(int argc, char **argv)
 		}
 		free(old);
 	}
-	r = wrm_store_user_set(st, argv[1], hash, strcmp(argv[0], "add") == 0);
+	r = wrm_store_user_set(st, argv[1], hash, nt, strcmp(argv[0], "add") ==
+	    0);
+	explicit_bzero(nt, sizeof(nt));
 	free(hash);
+	if (r == 0 && ntlm_file != NULL &&
+	    wrm_auth_write_ntlm_file(st, ntlm_file) != 0)
+		fprintf(stderr, "winrmctl: cannot write %s\n", ntlm_file);
 	wrm_store_close(st);
 	if (r == WRM_ERR_EXISTS)
 		fprintf(stderr, "winrmctl: %s exists (use passwd)\n", argv[1]);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "auth-gss.h"
 #include "auth.h"
 #include "conf.h"
 #include "err.h"
@@ -220,6 +221,24 @@ check_config(struct wrm_conf *conf)
 	return conf->n_errors > 0 ? 1 : 0;
 }
 
+/* Kerberos keytab and NTLM accounts for the GSSAPI mechanisms. */
+static void
+setup_gss(void)
+{
+	char *ntlm = NULL;
+
+	if (D.conf->auth.ntlm_user_file[0] != '\0')
+		ntlm = strdup(D.conf->auth.ntlm_user_file);
+	else if (D.user_mode && D.store != NULL &&
+	    asprintf(&ntlm, "%s/ntlm-users",
+	    D.conf->service.state_directory) >= 0) {
+		if (wrm_auth_write_ntlm_file(D.store, ntlm) != 0)
+			error("cannot write %s: %s", ntlm, strerror(errno));
+	}
+	wrm_gss_setup(D.conf->auth.keytab, ntlm);
+	free(ntlm);
+}
+
 static void
 on_sigchld(int signo, void *arg)
 {
@@ -278,6 +297,7 @@ on_hup(int signo, void *arg)
 		wrm_log_set_level((enum wrm_log_level)lv);
 	resolve_paths();
 	wrm_auth_flush_cache();
+	setup_gss();
 	wrm_warm_flush();
 	logit("configuration reloaded");
 }
@@ -500,6 +520,7 @@ main(int argc, char **argv)
 	if ((r = open_store()) != 0)
 		fatal_fr(r, "cannot open the state store");
 	wrm_shells_restore();
+	setup_gss();
 	if (start_listeners(&http_url, &https_url) != 0) {
 		error("cannot start the listeners");
 		rc = 1;

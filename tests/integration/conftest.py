@@ -130,9 +130,14 @@ class Lab:
 
     def protocol(self, url=None, **kw):
         from winrm.protocol import Protocol
-        args = dict(endpoint=url or self.http_url, transport="basic",
-                    username=self.user, password=self.password,
-                    server_cert_validation="ignore")
+        url = url or self.http_url
+        args = dict(endpoint=url, transport="basic", username=self.user,
+                    password=self.password)
+        if url.startswith("https:"):
+            # pywinrm 0.3.0 lets REQUESTS_CA_BUNDLE override "ignore", so
+            # validate against the lab's own certificate instead.
+            args.update(server_cert_validation="validate",
+                        ca_trust_path=self.ca_file)
         args.update(kw)
         return Protocol(**args)
 

@@ -10,6 +10,7 @@ fi
 PATH=$PATH:$HOME/.dotnet/tools
 export PATH
 PYTHONDONTWRITEBYTECODE=1
-export PYTHONDONTWRITEBYTECODE
+OPENSSL_CONF=${OPENSSL_CONF:-$(dirname "$0")/openssl-legacy.cnf}
+export PYTHONDONTWRITEBYTECODE OPENSSL_CONF
 exec "$PY" -m pytest -q -p no:cacheprovider -o console_output_style=classic \
 	-rs "$@"
