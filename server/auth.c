@@ -6,6 +6,7 @@
 #include <nettle/md4.h>
 #include <stdio.h>
 #include <gnutls/crypto.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "auth-gss.h"
+#include "auth-pam.h"
 #include "auth.h"
 #include "err.h"
 #include "log.h"
@@ -154,13 +156,87 @@ wrm_auth_challenges(bool tls, struct wrm_auth_result *res)
 			    schemes[i].challenge;
 }
 
+/*
+ * Failed logins per client address and per user name in the current
+ * minute; past MaxAuthFailures the next attempts are refused unchecked.
+ */
+#define FAIL_SLOTS	512
+
+struct fail_slot {
+	char key[128];
+	uint64_t window;	/* minute the count belongs to */
+	uint64_t count;
+};
+
+static struct fail_slot fails[FAIL_SLOTS];
+
+static struct fail_slot *
+fail_slot(const char *kind, const char *key)
+{
+	char k[128];
+	uint32_t h = 2166136261u;
+	const char *c;
+
+	snprintf(k, sizeof(k), "%s:%s", kind, key);
+	for (c = k; *c != '\0'; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	return &fails[h % FAIL_SLOTS];
+}
+
+static void
+note_failure(const char *kind, const char *key)
+{
+	struct fail_slot *s;
+	uint64_t minute = wrm_now_ms() / 60000;
+	char k[128];
+
+	if (key == NULL)
+		return;
+	snprintf(k, sizeof(k), "%s:%s", kind, key);
+	s = fail_slot(kind, key);
+	if (strcmp(s->key, k) != 0 || s->window != minute) {
+		snprintf(s->key, sizeof(s->key), "%s", k);
+		s->window = minute;
+		s->count = 0;
+	}
+	s->count++;
+}
+
+static bool
+over_limit(const char *kind, const char *key)
+{
+	struct fail_slot *s;
+	char k[128];
+
+	if (key == NULL || D.conf->service.max_auth_failures == 0)
+		return false;
+	snprintf(k, sizeof(k), "%s:%s", kind, key);
+	s = fail_slot(kind, key);
+	return strcmp(s->key, k) == 0 && s->window == wrm_now_ms() / 60000 &&
+	    s->count >= D.conf->service.max_auth_failures;
+}
+
 static void
 fail(const struct wrm_auth_input *in, struct wrm_auth_result *res,
     const char *scheme, const char *user, const char *why)
 {
 	wrm_audit("AUTH_FAIL", "scheme=%s user=%s client=%s reason=\"%s\"",
 	    scheme, user ? user : "-", in->client_ip, why);
+	note_failure("ip", in->client_ip);
+	note_failure("user", user);
 	wrm_auth_challenges(in->tls, res);
+}
+
+static bool
+throttled(const struct wrm_auth_input *in, struct wrm_auth_result *res,
+    const char *scheme, const char *user)
+{
+	if (!over_limit("ip", in->client_ip) && !over_limit("user", user))
+		return false;
+	wrm_audit("AUTH_THROTTLED", "scheme=%s user=%s client=%s", scheme,
+	    user ? user : "-", in->client_ip);
+	wrm_auth_challenges(in->tls, res);
+	return true;
 }
 
 void
@@ -378,6 +454,33 @@ cache_put(const uint8_t key[32], const char *user)
 	s->expires = wrm_now_ms() + CACHE_TTL_MS;
 }
 
+/* Service-wide allow list: root, and members of AllowGroups. */
+static bool
+may_connect(const struct passwd *pw)
+{
+	gid_t groups[256];
+	int n = 256, i;
+	char *list, *g, *save = NULL;
+	struct group *gr;
+	bool ok = false;
+
+	if (D.user_mode || pw->pw_uid == 0)
+		return true;
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		n = 0;
+	if ((list = strdup(D.conf->service.allow_groups)) == NULL)
+		return false;
+	for (g = strtok_r(list, " ,", &save); g != NULL && !ok;
+	    g = strtok_r(NULL, " ,", &save)) {
+		if ((gr = getgrnam(g)) == NULL)
+			continue;
+		for (i = 0; i < n && !ok; i++)
+			ok = groups[i] == gr->gr_gid;
+	}
+	free(list);
+	return ok;
+}
+
 /*
  * The account shells run as: in user mode the daemon's own, otherwise the
  * Linux account the authenticated name maps to (which must exist).
@@ -395,6 +498,11 @@ map_identity(struct wrm_identity *who, const char *name, const char *mech)
 	who->gid = pw->pw_gid;
 	who->mechanism = mech;
 	who->is_admin = !D.user_mode && pw->pw_uid == 0;
+	who->denied = !may_connect(pw);
+	if (who->denied)
+		wrm_audit("AUTH_DENIED", "user=%s account=%s reason=\"not root "
+		    "and not in AllowGroups (%s)\"", name, pw->pw_name,
+		    D.conf->service.allow_groups);
 	return who->user != NULL && who->local_user != NULL ? 0 :
 	    WRM_ERR_ALLOC;
 }
@@ -403,6 +511,8 @@ struct basic_job {
 	char *user;
 	char *pass;
 	char *hash;		/* NULL: unknown user */
+	char *pam_service;	/* system mode: check with PAM instead */
+	char *pam_why;
 	bool ok;
 	uint8_t key[32];
 	struct wrm_auth_input in;
@@ -418,6 +528,11 @@ basic_run(void *arg)
 {
 	struct basic_job *j = arg;
 
+	if (j->pam_service != NULL) {
+		j->ok = wrm_pam_check(j->pam_service, j->user, j->pass,
+		    j->client_ip, &j->pam_why) == 0;
+		return;
+	}
 	j->ok = wrm_auth_verify_hash(j->pass, j->hash ? j->hash :
 	    dummy_hash ? dummy_hash : "*") && j->hash != NULL;
 }
@@ -434,12 +549,16 @@ basic_done(void *arg)
 		wrm_audit("AUTH_OK", "scheme=Basic user=%s client=%s", j->user,
 		    j->client_ip);
 	} else
-		fail(&j->in, j->res, "Basic", j->user, j->hash ?
+		fail(&j->in, j->res, "Basic", j->user, j->ok ?
+		    "no such local account" : j->pam_service != NULL ?
+		    (j->pam_why ? j->pam_why : "PAM refused") : j->hash ?
 		    "wrong password" : "unknown user");
 	j->done(j->arg, j->res);
 	wrm_freezero_str(j->pass);
 	free(j->user);
 	free(j->hash);
+	free(j->pam_service);
+	free(j->pam_why);
 	free(j->client_ip);
 	free(j);
 }
@@ -496,6 +615,12 @@ basic_check(const char *token, const struct wrm_auth_input *in,
 		return;
 	}
 	explicit_bzero(raw, sizeof(raw));
+	if (throttled(in, res, "Basic", j->user)) {
+		wrm_freezero_str(j->pass);
+		free(j->user);
+		free(j);
+		return;
+	}
 	cache_key(j->user, j->pass, j->key);
 	if ((s = cache_find(j->key)) != NULL &&
 	    map_identity(&res->who, s->user, "Basic") == 0) {
@@ -505,7 +630,9 @@ basic_check(const char *token, const struct wrm_auth_input *in,
 		free(j);
 		return;
 	}
-	if (D.store != NULL)
+	if (!D.user_mode)
+		j->pam_service = strdup(D.conf->service.pam_service);
+	else if (D.store != NULL)
 		wrm_store_user_get_hash(D.store, j->user, &j->hash);
 	j->in = *in;
 	j->client_ip = strdup(in->client_ip ? in->client_ip : "-");
@@ -649,6 +776,8 @@ gss_check(const char *scheme, const char *token,
 {
 	struct gss_job *j;
 
+	if (throttled(in, res, scheme, NULL))
+		return;
 	if (in->conn == NULL || (j = calloc(1, sizeof(*j))) == NULL) {
 		fail(in, res, scheme, NULL, "no connection state");
 		return;

@@ -40,7 +40,15 @@
 	X(host_name, "HostName", STR, "", \
 	    "Name shown in fault Machine attributes; empty: the host name") \
 	X(user_mode, "UserMode", BOOL, "false", \
-	    "Run every shell as the daemon's own user, with the lab user table")
+	    "Run every shell as the daemon's own user, with the lab user table") \
+	X(allow_groups, "AllowGroups", LIST, "winrmd-users", \
+	    "Groups whose members may connect (root always may; user mode: all)") \
+	X(pam_service, "PamService", STR, "winrmd", \
+	    "PAM service for Basic authentication and sessions (system mode)") \
+	X(host_pass_environment, "HostPassEnvironment", LIST, "LANG LC_ALL TZ", \
+	    "Variables passed from the daemon's environment to system-mode shells") \
+	X(max_auth_failures, "MaxAuthFailures", U64, "10", \
+	    "Failed logins per minute from one address or for one user before refusal")
 
 /* [Service/Auth]: winrm/config/service/auth */
 #define WRM_AUTH_KEYS(X) \

@@ -41,6 +41,7 @@ struct wrm_identity {
 	gid_t gid;
 	const char *mechanism;	/* "Basic", "Negotiate", ... */
 	bool is_admin;
+	bool denied;		/* authenticated, but not allowed to connect */
 };
 
 enum wrm_op_state {

@@ -16,6 +16,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -234,6 +236,31 @@ check_plugin(const char *path)
 	return 0;
 }
 
+/*
+ * Become the shell's user before any plugin code runs: supplementary
+ * groups, group, user, and make sure root cannot be regained.
+ */
+static void
+drop_privileges(const char *user, uid_t uid, gid_t gid)
+{
+	const char *home = getenv("HOME");
+
+	if (getuid() != 0 && geteuid() != 0) {
+		if (getuid() != uid)
+			fatal("cannot become %s (uid %lu) without root", user,
+			    (unsigned long)uid);
+		return;
+	}
+	if (initgroups(user, gid) != 0 || setgid(gid) != 0 ||
+	    setuid(uid) != 0)
+		fatal("cannot become %s (uid %lu): %s", user,
+		    (unsigned long)uid, strerror(errno));
+	if (uid != 0 && (setuid(0) == 0 || geteuid() == 0))
+		fatal("root privileges could be regained after dropping them");
+	if (home == NULL || chdir(home) != 0)
+		(void)!chdir("/");
+}
+
 static void
 usage(void)
 {
@@ -252,10 +279,15 @@ main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "check-plugin", required_argument, NULL, 'c' },
+		{ "user", required_argument, NULL, 'U' },
+		{ "uid", required_argument, NULL, 'I' },
+		{ "gid", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum wrm_log_level level = WRM_LOG_INFO;
 	bool use_syslog = false;
+	const char *as_user = NULL;
+	uint64_t as_uid = UINT64_MAX, as_gid = UINT64_MAX;
 	int ch, lv;
 	uint64_t v;
 
@@ -279,6 +311,17 @@ main(int argc, char **argv)
 		case 'S':
 			use_syslog = true;
 			break;
+		case 'U':
+			as_user = optarg;
+			break;
+		case 'I':
+			if (wrm_parse_u64(optarg, &as_uid) != 0)
+				usage();
+			break;
+		case 'G':
+			if (wrm_parse_u64(optarg, &as_gid) != 0)
+				usage();
+			break;
 		case 'c':
 			wrm_log_init("winrmd-host", WRM_LOG_ERROR, false);
 			return check_plugin(optarg);
@@ -286,9 +329,12 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (listen_fd < 0)
+	if (listen_fd < 0 || (as_user != NULL && (as_uid == UINT64_MAX ||
+	    as_gid == UINT64_MAX)))
 		usage();
 	wrm_log_init("winrmd-host", level, use_syslog);
+	if (as_user != NULL)
+		drop_privileges(as_user, (uid_t)as_uid, (gid_t)as_gid);
 	if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) != 0)
 		fatal("control socket fd %d: %s", listen_fd, strerror(errno));
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);

@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,18 +323,89 @@ host_on_close(struct wrm_hconn *c, void *arg)
 		host_free(h);
 }
 
-/* Start a host process and connect to it. */
-static int
-host_start(struct wrm_host **h_r)
+/* A fresh environment for the account (system mode). */
+static char **
+account_env(const struct passwd *pw)
 {
+	char **env, *names, *n, *save = NULL;
+	const char *v;
+	size_t k = 0, cap = 16;
+
+	if ((env = calloc(cap, sizeof(*env))) == NULL)
+		return NULL;
+	if (asprintf(&env[k++], "HOME=%s", pw->pw_dir) < 0 ||
+	    asprintf(&env[k++], "USER=%s", pw->pw_name) < 0 ||
+	    asprintf(&env[k++], "LOGNAME=%s", pw->pw_name) < 0 ||
+	    asprintf(&env[k++], "SHELL=%s", pw->pw_shell && *pw->pw_shell ?
+	    pw->pw_shell : "/bin/sh") < 0 ||
+	    asprintf(&env[k++], "PATH=%s", pw->pw_uid == 0 ?
+	    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" :
+	    "/usr/local/bin:/usr/bin:/bin") < 0)
+		return env;	/* best effort */
+	names = strdup(D.conf->service.host_pass_environment);
+	for (n = names ? strtok_r(names, " ,", &save) : NULL; n != NULL;
+	    n = strtok_r(NULL, " ,", &save)) {
+		if ((v = getenv(n)) == NULL)
+			continue;
+		if (k + 2 >= cap) {
+			char **ne = realloc(env, cap * 2 * sizeof(*ne));
+
+			if (ne == NULL)
+				break;
+			env = ne;
+			cap *= 2;
+		}
+		if (asprintf(&env[k], "%s=%s", n, v) >= 0)
+			k++;
+	}
+	free(names);
+	env[k] = NULL;
+	return env;
+}
+
+static void
+env_free(char **env)
+{
+	size_t i;
+
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+}
+
+/*
+ * Start a host process and connect to it.  In system mode it runs as
+ * local_user (which must exist); in user mode as the daemon.
+ */
+static int
+host_start(struct wrm_host **h_r, const char *local_user)
+{
+	struct wrm_spawn_as as;
+	struct passwd *pw = NULL;
 	struct wrm_host *h;
+	char **env = NULL;
 	int fd, r;
 
 	*h_r = NULL;
-	if ((h = calloc(1, sizeof(*h))) == NULL)
+	if (!D.user_mode) {
+		if (local_user == NULL || (pw = getpwnam(local_user)) == NULL) {
+			error("no local account %s for a shell", local_user ?
+			    local_user : "(none)");
+			return WRM_ERR_NOT_FOUND;
+		}
+		env = account_env(pw);
+		as.user = pw->pw_name;
+		as.uid = pw->pw_uid;
+		as.gid = pw->pw_gid;
+		as.env = env;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		env_free(env);
 		return WRM_ERR_ALLOC;
+	}
 	r = wrm_spawn_host(D.host_prog, D.conf->service.log_level, false,
-	    &h->pid, &h->socket_path);
+	    pw != NULL ? &as : NULL, &h->pid, &h->socket_path);
+	env_free(env);
 	if (r != 0) {
 		error_fr(r, "cannot start %s", D.host_prog);
 		free(h);
@@ -676,7 +749,8 @@ warm_refill(const struct wrm_shell *sh, const struct wrm_session_conf *sc)
 	size_t st;
 
 	while (!D.stopping && warm_count(sh) < sc->warm_pool_size) {
-		if (host_start(&h) != 0 || (w = calloc(1, sizeof(*w))) == NULL)
+		if (host_start(&h, sh->local_user) != 0 ||
+		    (w = calloc(1, sizeof(*w))) == NULL)
 			return;
 		w->host = h;
 		w->owner = strdup(sh->owner);
@@ -726,7 +800,7 @@ wrm_shell_create(struct wrm_op *op, struct wrm_shell *sh,
 	int r;
 
 	if ((sh->host = warm_take(sh)) == NULL &&
-	    (r = host_start(&sh->host)) != 0)
+	    (r = host_start(&sh->host, sh->local_user)) != 0)
 		return r;
 	sh->host->n_shells++;
 	sh->state = WRM_SHELL_CREATING;

@@ -49,12 +49,12 @@ spawn_attrs(posix_spawnattr_t *at)
 
 int
 wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
-    pid_t *pid_r, char **addr_r)
+    const struct wrm_spawn_as *as, pid_t *pid_r, char **addr_r)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	struct sockaddr_un sa;
-	char name[64], uidbuf[32], *argv[9];
+	char name[64], uidbuf[32], asuid[32], asgid[32], *argv[16];
 	uint8_t rnd[12];
 	socklen_t sl;
 	int lfd, r, i = 0;
@@ -81,12 +81,23 @@ wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
 	argv[i++] = (char *)log_level;
 	if (use_syslog)
 		argv[i++] = (char *)"--syslog";
+	if (as != NULL) {
+		snprintf(asuid, sizeof(asuid), "%lu", (unsigned long)as->uid);
+		snprintf(asgid, sizeof(asgid), "%lu", (unsigned long)as->gid);
+		argv[i++] = (char *)"--user";
+		argv[i++] = (char *)as->user;
+		argv[i++] = (char *)"--uid";
+		argv[i++] = asuid;
+		argv[i++] = (char *)"--gid";
+		argv[i++] = asgid;
+	}
 	argv[i] = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, lfd, 3);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	spawn_attrs(&at);
-	r = posix_spawn(pid_r, prog, &fa, &at, argv, environ);
+	r = posix_spawn(pid_r, prog, &fa, &at, argv, as != NULL &&
+	    as->env != NULL ? as->env : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(lfd);

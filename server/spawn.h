@@ -11,9 +11,23 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Spawn prog; *addr_r is the socket address (malloc'd, without the NUL). */
+/*
+ * Who a host runs as (system mode).  The host starts as root and drops to
+ * this account (initgroups, setgid, setuid) before it loads any plugin.
+ */
+struct wrm_spawn_as {
+	const char *user;
+	uid_t uid;
+	gid_t gid;
+	char *const *env;	/* the account's environment */
+};
+
+/*
+ * Spawn prog, as `as` when not NULL; *addr_r is the socket address
+ * (malloc'd, without the leading NUL).
+ */
 int wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
-    pid_t *pid_r, char **addr_r);
+    const struct wrm_spawn_as *as, pid_t *pid_r, char **addr_r);
 /* Connect to a host's abstract address; returns a non-blocking fd. */
 int wrm_host_connect(const char *addr, int *fd_r);
 /* Run "winrmd-host --check-plugin path"; *out_r gets its output. */

@@ -240,8 +240,8 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 		wsman_identify(op);
 		return;
 	}
-	if (op->who == NULL || op->who->user == NULL) {
-		/* Only Identify runs unauthenticated. */
+	if (op->who == NULL || op->who->user == NULL || op->who->denied) {
+		/* Only Identify runs unauthenticated or unauthorised. */
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 		return;
 	}

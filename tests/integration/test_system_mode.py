@@ -1,0 +1,121 @@
+"""System mode: Basic through PAM, shells running as the authenticated
+user, the service-wide allow list, and login throttling.  The daemon runs
+as root; pam_wrapper (pam_matrix) and nss_wrapper stand in for the
+machine's PAM stack and user database, so nothing on the host changes —
+they are the fakes here, the daemon's PAM, NSS and privilege code is real.
+"""
+import os
+import pathlib
+import shutil
+import tempfile
+
+import pytest
+from winrm.exceptions import InvalidCredentialsError, WinRMError
+
+PAMW = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
+NSSW = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
+MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="system mode needs root"),
+    pytest.mark.skipif(not all(os.path.exists(p) for p in (PAMW, NSSW,
+                                                          MATRIX)),
+                       reason="needs libpam-wrapper and libnss-wrapper"),
+]
+
+
+@pytest.fixture
+def homes():
+    # pytest's own temporary directories are private to root; the users'
+    # home directories must be reachable by them.
+    d = tempfile.mkdtemp(prefix="winrmd-homes-")
+    os.chmod(d, 0o755)
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def system_lab(lab_factory, tmp_path, homes):
+    for name, uid in (("alice", 4242), ("bob", 4243)):
+        (homes / name).mkdir(parents=True)
+        os.chown(homes / name, uid, uid)
+    (tmp_path / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\n"
+        f"alice:x:4242:4242:Alice:{homes}/alice:/bin/sh\n"
+        f"bob:x:4243:4243:Bob:{homes}/bob:/bin/sh\n")
+    (tmp_path / "group").write_text(
+        "root:x:0:\nalice:x:4242:\nbob:x:4243:\n"
+        "winrmd-users:x:5000:alice\noperators:x:5001:alice\n")
+    pam = tmp_path / "pam.d"
+    pam.mkdir()
+    passdb = tmp_path / "passdb"
+    passdb.write_text("alice:Alice-Passw0rd:winrmd\n"
+                      "bob:Bob-Passw0rd:winrmd\n")
+    (pam / "winrmd").write_text(
+        f"auth required {MATRIX} passdb={passdb}\n"
+        f"account required {MATRIX} passdb={passdb}\n")
+    env = dict(LD_PRELOAD=f"{PAMW} {NSSW}", PAM_WRAPPER="1",
+               PAM_WRAPPER_SERVICE_DIR=str(pam),
+               NSS_WRAPPER_PASSWD=str(tmp_path / "passwd"),
+               NSS_WRAPPER_GROUP=str(tmp_path / "group"),
+               # RTLD_DEEPBIND breaks AddressSanitizer builds.
+               NSS_WRAPPER_DISABLE_DEEPBIND="1",
+               # (pam_wrapper 1.1.4 reads this name for the same switch)
+               UID_WRAPPER_DISABLE_DEEPBIND="1",
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") +
+               ":verify_asan_link_order=0")
+    return lab_factory(args=[
+        "-o", "Service.UserMode=false",
+        "-o", "Service.MaxAuthFailures=5",
+        "-o", "Service.HostPassEnvironment=LANG LD_PRELOAD NSS_WRAPPER_PASSWD "
+              "NSS_WRAPPER_GROUP NSS_WRAPPER_DISABLE_DEEPBIND ASAN_OPTIONS "
+              "UBSAN_OPTIONS"], env=env)
+
+
+def run(lab, user, password, command):
+    p = lab.protocol(username=user, password=password)
+    shell = p.open_shell()
+    try:
+        cid = p.run_command(shell, command)
+        out, err, code = p.get_command_output(shell, cid)
+        p.cleanup_command(shell, cid)
+        return out.decode(), err.decode(), code
+    finally:
+        p.close_shell(shell)
+
+
+def test_shell_runs_as_the_authenticated_user(system_lab, homes):
+    out, err, code = run(system_lab, "alice", "Alice-Passw0rd",
+                         "id -u; id -g; id -G; echo $HOME $USER; pwd")
+    uid, gid, groups, env, cwd = out.splitlines()
+    assert (uid, gid) == ("4242", "4242")
+    assert set(groups.split()) == {"4242", "5000", "5001"}
+    assert env == f"{homes}/alice alice"
+    assert cwd == f"{homes}/alice"
+    assert "AUTH_OK scheme=Basic user=alice" in system_lab.log()
+
+
+def test_pam_wrong_password(system_lab):
+    with pytest.raises(InvalidCredentialsError):
+        run(system_lab, "alice", "not her password", "true")
+    assert "AUTH_FAIL scheme=Basic user=alice" in system_lab.log()
+
+
+def test_user_outside_allow_groups_is_denied(system_lab):
+    with pytest.raises(WinRMError) as e:
+        run(system_lab, "bob", "Bob-Passw0rd", "id")
+    text = str(e.value)
+    assert "'http_status_code': 500" in text
+    assert "'wsmanfault_code': '5'" in text
+    assert "'fault_subcode': 'w:AccessDenied'" in text
+    assert "AUTH_DENIED user=bob" in system_lab.log()
+
+
+def test_failed_logins_are_throttled(system_lab):
+    for _ in range(5):
+        with pytest.raises(InvalidCredentialsError):
+            run(system_lab, "alice", "guess", "true")
+    # Now even the right password is refused for a while.
+    with pytest.raises(InvalidCredentialsError):
+        run(system_lab, "alice", "Alice-Passw0rd", "true")
+    assert "AUTH_THROTTLED scheme=Basic user=alice" in system_lab.log()
