@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth-cert.h"
 #include "auth-gss.h"
 #include "auth-pam.h"
 #include "auth.h"
@@ -62,6 +63,12 @@ static void negotiate_check(const char *token,
 static void kerberos_check(const char *token,
     const struct wrm_auth_input *in, struct wrm_auth_result *res,
     wrm_auth_done_fn done, void *arg);
+static bool cert_usable(bool tls);
+static void cert_check(const char *token, const struct wrm_auth_input *in,
+    struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg);
+
+#define CERT_SCHEME \
+	"http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
 
 /*
  * Challenges go out in this order, one WWW-Authenticate line each.  NTLM
@@ -73,6 +80,8 @@ static const struct scheme schemes[] = {
 	{ "Kerberos", kerberos_usable, kerberos_check, "Kerberos" },
 	{ "Basic", basic_usable, basic_check, "Basic realm=\"WSMAN\"" },
 	{ "NTLM", negotiate_usable, negotiate_check, NULL },
+	/* Client certificates: the value is the profile URI alone. */
+	{ CERT_SCHEME, cert_usable, cert_check, NULL },
 };
 
 int
@@ -368,24 +377,71 @@ wrm_auth_nt_hash(const char *password, char hex[33])
 	return 0;
 }
 
+/*
+ * The NetBIOS names gss-ntlmssp puts in its CHALLENGE: the computer name
+ * (the short host name in upper case) and the domain (WORKGROUP), unless
+ * its environment variables name others.
+ */
+static void
+netbios_names(char computer[64], char domain[64])
+{
+	const char *e;
+	char *p;
+
+	if ((e = getenv("NETBIOS_COMPUTER_NAME")) != NULL && *e != '\0')
+		snprintf(computer, 64, "%s", e);
+	else {
+		if (gethostname(computer, 64) != 0)
+			snprintf(computer, 64, "localhost");
+		computer[63] = '\0';
+		if ((p = strchr(computer, '.')) != NULL)
+			*p = '\0';
+		for (p = computer; *p != '\0'; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 'a' + 'A');
+	}
+	if ((e = getenv("NETBIOS_DOMAIN_NAME")) != NULL && *e != '\0')
+		snprintf(domain, 64, "%s", e);
+	else
+		snprintf(domain, 64, "WORKGROUP");
+}
+
+/*
+ * NTLMv2 proofs are keyed with the domain name the client chose, and
+ * gss-ntlmssp verifies with the domain of the matching line (or none).
+ * Clients given a bare user name (Windows SSPI, go-ntlmssp) use the
+ * server's computer name from the CHALLENGE, others send no domain or
+ * ".": so every account is listed under each of those, qualified lines
+ * first, then unqualified.
+ */
 int
 wrm_auth_write_ntlm_file(struct wrm_store *st, const char *path)
 {
 	struct wrm_store_user *u;
 	struct wrm_buf b;
-	char *tmp;
-	size_t n, i;
+	char computer[64], domain[64], *tmp;
+	const char *quals[4];
+	size_t n, i, q;
 	int fd, r;
 
+	netbios_names(computer, domain);
+	quals[0] = computer;
+	quals[1] = domain;
+	quals[2] = ".";
+	quals[3] = NULL;
 	if ((r = wrm_store_user_list(st, &u, &n)) != 0)
 		return r;
 	wrm_buf_init(&b, 0);
 	b.secret = true;
-	for (i = 0; i < n; i++)
-		if (u[i].nt_hash != NULL && strlen(u[i].nt_hash) == 32)
-			wrm_buf_printf(&b, "%s:%zu:"
-			    "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:%s:[U          ]:"
-			    "LCT-00000000:\n", u[i].name, 1000 + i, u[i].nt_hash);
+	for (q = 0; q < 4; q++)
+		for (i = 0; i < n; i++)
+			if (u[i].nt_hash != NULL && strlen(u[i].nt_hash) == 32)
+				wrm_buf_printf(&b, "%s%s%s:%zu:"
+				    "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:%s:"
+				    "[U          ]:LCT-00000000:\n",
+				    quals[q] ? quals[q] : "", quals[q] ?
+				    "\\" : "", u[i].name, 1000 + i,
+				    u[i].nt_hash);
 	wrm_store_user_list_free(u, n);
 	if (asprintf(&tmp, "%s.tmp", path) < 0) {
 		wrm_buf_free(&b);
@@ -783,9 +839,10 @@ gss_check(const char *scheme, const char *token,
 		return;
 	}
 	/* A fresh handshake replaces whatever the connection had. */
-	if (in->conn->established) {
+	if (in->conn->established || in->conn->cert_ok) {
 		wrm_identity_clear(&in->conn->who);
 		in->conn->established = false;
+		in->conn->cert_ok = false;
 	}
 	j->conn = in->conn;
 	j->token = strdup(token);
@@ -821,4 +878,57 @@ kerberos_check(const char *token, const struct wrm_auth_input *in,
     struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg)
 {
 	gss_check("Kerberos", token, in, res, done, arg);
+}
+
+/* ---- Client certificates ---- */
+
+static bool
+cert_usable(bool tls)
+{
+	return tls && D.conf->auth.certificate;
+}
+
+static void
+cert_check(const char *token, const struct wrm_auth_input *in,
+    struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg)
+{
+	struct wrm_cert_match m;
+	const char *why = NULL;
+	char *hash = NULL;
+
+	(void)token;
+	(void)done;
+	(void)arg;
+	/* The chain cannot change on a connection: verify it once. */
+	if (in->conn != NULL && in->conn->cert_ok &&
+	    wrm_identity_copy(&res->who, &in->conn->who) == 0) {
+		res->status = WRM_AUTH_OK;
+		return;
+	}
+	if (throttled(in, res, "Certificate", NULL))
+		return;
+	if (wrm_cert_map(in->peer, D.conf, &m, &why) != 0) {
+		fail(in, res, "Certificate", NULL, why);
+		return;
+	}
+	/* In user mode the mapped account must be in the lab user table. */
+	if (D.user_mode && (D.store == NULL ||
+	    wrm_store_user_get_hash(D.store, m.user, &hash) != 0))
+		why = "mapped UserName is not a winrmd user";
+	else if (map_identity(&res->who, m.user, "Certificate") != 0)
+		why = "mapped UserName is not a local account";
+	free(hash);
+	if (why != NULL) {
+		wrm_identity_clear(&res->who);
+		fail(in, res, "Certificate", m.user, why);
+		wrm_cert_match_clear(&m);
+		return;
+	}
+	res->status = WRM_AUTH_OK;
+	if (in->conn != NULL && !in->conn->established &&
+	    wrm_identity_copy(&in->conn->who, &res->who) == 0)
+		in->conn->cert_ok = true;
+	wrm_audit("AUTH_OK", "scheme=Certificate user=%s subject=%s "
+	    "issuer=%s client=%s", m.user, m.subject, m.issuer, in->client_ip);
+	wrm_cert_match_clear(&m);
 }

@@ -1,6 +1,6 @@
 /*
- * Authentication.  A table of schemes (Basic now; Negotiate, Kerberos,
- * CredSSP and certificates slot in as rows) decides from the request's
+ * Authentication.  A table of schemes (Negotiate, Kerberos, Basic, NTLM
+ * and client certificates; CredSSP slots in as a row) decides from the request's
  * Authorization header, the connection's state and the listener whether
  * the request is authenticated, needs another 401 leg, or must wait for a
  * worker (password hashing and PAM never run on the loop thread).
@@ -24,6 +24,7 @@ enum wrm_auth_status {
 };
 
 struct wrm_gss;
+struct wrm_cert_peer;
 
 /*
  * Authentication state of one TCP connection (owned by http.c, cleared
@@ -35,6 +36,7 @@ struct wrm_auth_conn {
 	struct wrm_gss *gss;
 	char scheme[16];		/* "Negotiate" or "Kerberos" */
 	bool established;
+	bool cert_ok;			/* who came from the client certificate */
 	struct wrm_identity who;
 };
 
@@ -46,6 +48,8 @@ struct wrm_auth_input {
 	/* tls-server-end-point channel binding data (HTTPS), or NULL */
 	const uint8_t *cbt;
 	size_t cbt_len;
+	/* HTTPS: the client's certificate chain and the listener's CAs */
+	const struct wrm_cert_peer *peer;
 };
 
 /* Up to this many WWW-Authenticate values on a 401. */

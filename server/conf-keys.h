@@ -97,8 +97,23 @@
 	X(certificate_file, "CertificateFile", STR, "", \
 	    "PEM certificate chain (HTTPS)") \
 	X(key_file, "KeyFile", STR, "", "PEM private key (HTTPS)") \
+	X(client_ca_file, "ClientCAFile", STR, "", \
+	    "PEM CAs whose client certificates are requested and accepted (HTTPS)") \
+	X(tls_priorities, "TlsPriorities", STR, \
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", \
+	    "GnuTLS priority string: protocol versions and ciphers (HTTPS)") \
 	X(enabled, "Enabled", BOOL, "true", "Whether the listener is active") \
 	X(hostname, "Hostname", STR, "", "Host name clients use (informational)")
+
+/* [CertificateMapping NAME]: winrm/config/service/certmapping */
+#define WRM_CERTMAP_KEYS(X) \
+	X(subject, "Subject", STR, "", \
+	    "Client certificate UPN or e-mail SAN; * or *@domain for any") \
+	X(issuer, "Issuer", STR, "", \
+	    "SHA-1 thumbprint of an issuing CA certificate in the chain") \
+	X(user_name, "UserName", STR, "", \
+	    "Local account the certificate maps to") \
+	X(enabled, "Enabled", BOOL, "true", "Whether the mapping is used")
 
 /* [SessionConfiguration NAME] */
 #define WRM_SESSION_KEYS(X) \

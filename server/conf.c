@@ -33,6 +33,7 @@ struct key_def {
 #define WINRS_ROW(f, k, t, d, doc) KEYDEF(struct wrm_winrs_conf, f, k, t, d, doc)
 #define LSN_ROW(f, k, t, d, doc) KEYDEF(struct wrm_listener_conf, f, k, t, d, doc)
 #define SESS_ROW(f, k, t, d, doc) KEYDEF(struct wrm_session_conf, f, k, t, d, doc)
+#define CMAP_ROW(f, k, t, d, doc) KEYDEF(struct wrm_certmap_conf, f, k, t, d, doc)
 
 static const struct key_def service_keys[] = { WRM_SERVICE_KEYS(SVC_ROW)
     { NULL, 0, NULL, NULL, 0 } };
@@ -44,6 +45,8 @@ static const struct key_def listener_keys[] = { WRM_LISTENER_KEYS(LSN_ROW)
     { NULL, 0, NULL, NULL, 0 } };
 static const struct key_def session_keys[] = { WRM_SESSION_KEYS(SESS_ROW)
     { NULL, 0, NULL, NULL, 0 } };
+static const struct key_def certmap_keys[] = { WRM_CERTMAP_KEYS(CMAP_ROW)
+    { NULL, 0, NULL, NULL, 0 } };
 
 static const struct {
 	const char *section;
@@ -54,6 +57,7 @@ static const struct {
 	{ "Winrs", winrs_keys },
 	{ "Listener", listener_keys },
 	{ "SessionConfiguration", session_keys },
+	{ "CertificateMapping", certmap_keys },
 };
 
 static void
@@ -191,6 +195,26 @@ get_session(struct wrm_conf *conf, const char *name)
 	return s;
 }
 
+static struct wrm_certmap_conf *
+get_certmap(struct wrm_conf *conf, const char *name)
+{
+	struct wrm_certmap_conf *m;
+	size_t i;
+
+	for (i = 0; i < conf->n_certmaps; i++)
+		if (strcasecmp(conf->certmaps[i].name, name) == 0)
+			return &conf->certmaps[i];
+	m = realloc(conf->certmaps, (conf->n_certmaps + 1) * sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	conf->certmaps = m;
+	m = &conf->certmaps[conf->n_certmaps++];
+	memset(m, 0, sizeof(*m));
+	set_defaults(m, certmap_keys);
+	m->name = strdup(name);
+	return m;
+}
+
 static int
 session_set_option(struct wrm_session_conf *s, const char *key,
     const char *value)
@@ -324,6 +348,7 @@ conf_handler(void *user, const char *section, const char *name,
 	case 2: base = &conf->winrs; break;
 	case 3: base = get_listener(conf, sub); break;
 	case 4: base = get_session(conf, sub); break;
+	case 5: base = get_certmap(conf, sub); break;
 	}
 	if (base == NULL)
 		return 0;
@@ -404,6 +429,11 @@ wrm_conf_free(struct wrm_conf *conf)
 		free(conf->sessions[i].options);
 	}
 	free(conf->sessions);
+	for (i = 0; i < conf->n_certmaps; i++) {
+		free_strings(&conf->certmaps[i], certmap_keys);
+		free(conf->certmaps[i].name);
+	}
+	free(conf->certmaps);
 	for (i = 0; i < conf->n_errors; i++)
 		free(conf->errors[i]);
 	free(conf->errors);
@@ -462,6 +492,10 @@ wrm_conf_print(const struct wrm_conf *conf, FILE *f)
 		for (j = 0; j < conf->sessions[i].n_options; j++)
 			fprintf(f, "%s = %s\n", conf->sessions[i].options[j].key,
 			    conf->sessions[i].options[j].value);
+	}
+	for (i = 0; i < conf->n_certmaps; i++) {
+		fprintf(f, "\n[CertificateMapping %s]\n", conf->certmaps[i].name);
+		print_keys(f, &conf->certmaps[i], certmap_keys);
 	}
 }
 
@@ -526,6 +560,17 @@ wrm_conf_check(struct wrm_conf *conf)
 				wrm_conf_add_error(conf, "Listener %s: same "
 				    "address and port as %s", l->name,
 				    conf->listeners[j].name);
+	}
+	for (i = 0; i < conf->n_certmaps; i++) {
+		const struct wrm_certmap_conf *m = &conf->certmaps[i];
+
+		if (m->subject[0] == '\0' || m->user_name[0] == '\0')
+			wrm_conf_add_error(conf, "CertificateMapping %s: needs "
+			    "Subject and UserName", m->name);
+		if (!wrm_thumbprint_valid(m->issuer))
+			wrm_conf_add_error(conf, "CertificateMapping %s: Issuer "
+			    "must be a SHA-1 thumbprint (40 hex digits)",
+			    m->name);
 	}
 	if (conf->n_listeners == 0)
 		wrm_conf_add_warning(conf, "no [Listener] section: nothing "

@@ -33,6 +33,11 @@ struct wrm_listener_conf {
 	WRM_LISTENER_KEYS(WRM_CONF_FIELD)
 };
 
+struct wrm_certmap_conf {
+	char *name;
+	WRM_CERTMAP_KEYS(WRM_CONF_FIELD)
+};
+
 struct wrm_kv {
 	char *key;
 	char *value;
@@ -55,6 +60,8 @@ struct wrm_conf {
 	size_t n_listeners;
 	struct wrm_session_conf *sessions;
 	size_t n_sessions;
+	struct wrm_certmap_conf *certmaps;
+	size_t n_certmaps;
 	char **errors;			/* "file:line: text" */
 	size_t n_errors;
 	char **warnings;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "auth-cert.h"
 #include "auth-gss.h"
 #include "auth.h"
 #include "err.h"
@@ -25,6 +27,20 @@
 #define CT_SOAP_UTF8	"application/soap+xml;charset=UTF-8"
 #define CT_SOAP_UTF16	"application/soap+xml;charset=UTF-16"
 #define MHD_MEMORY	(64 * 1024)
+#define MAX_CHAIN	8
+
+/*
+ * What an HTTPS listener presents and trusts.  Read at start and again on
+ * SIGHUP; a replaced set stays allocated until the listener stops, since
+ * a handshake in progress may still point into it.
+ */
+struct tls_creds {
+	gnutls_pcert_st pcerts[MAX_CHAIN];
+	unsigned n_pcerts;
+	gnutls_privkey_t key;
+	gnutls_x509_trust_list_t client_ca;	/* ClientCAFile, or NULL */
+	struct tls_creds *older;
+};
 
 struct wrm_listener {
 	struct wrm_listener_conf *conf;
@@ -35,9 +51,8 @@ struct wrm_listener {
 	bool tls;
 	uint16_t port;
 	char *prefix;		/* "/wsman" */
-	char *cert_pem, *key_pem;
-	uint8_t cbt[64 + 32];	/* tls-server-end-point channel binding */
-	size_t cbt_len;
+	struct tls_creds *creds;
+	char *ca_pem;		/* ClientCAFile at start: enables requests */
 	struct wrm_listener *next;
 };
 
@@ -48,6 +63,9 @@ struct wrm_http_conn {
 	struct wrm_auth_conn auth;
 	unsigned busy;		/* requests on it not yet completed */
 	bool closed;
+	bool cbt_done;
+	uint8_t cbt[64 + 32];	/* tls-server-end-point channel binding */
+	size_t cbt_len;
 };
 
 enum req_stage {
@@ -86,6 +104,8 @@ struct wrm_http_req {
 };
 
 static struct wrm_listener *listeners;
+
+static void tls_peer(struct wrm_http_req *r, struct wrm_cert_peer *peer);
 static struct wrm_http_req *active;
 static size_t n_active;
 
@@ -423,6 +443,7 @@ static void
 process(struct wrm_http_req *r)
 {
 	struct wrm_auth_input in;
+	struct wrm_cert_peer peer;
 	bool anon;
 
 	if (strcmp(r->method, "POST") != 0) {
@@ -454,9 +475,13 @@ process(struct wrm_http_req *r)
 	in.tls = r->l->tls;
 	in.client_ip = r->hc->client_ip;
 	in.conn = &r->hc->auth;
-	if (r->l->tls && r->l->cbt_len > 0) {
-		in.cbt = r->l->cbt;
-		in.cbt_len = r->l->cbt_len;
+	if (r->l->tls) {
+		tls_peer(r, &peer);
+		in.peer = &peer;
+		if (r->hc->cbt_len > 0) {
+			in.cbt = r->hc->cbt;
+			in.cbt_len = r->hc->cbt_len;
+		}
 	}
 	r->stage = RS_AUTH;
 	wrm_auth_check(&in, &r->auth, auth_done, r);
@@ -640,26 +665,22 @@ read_file(const char *path)
 
 /*
  * tls-server-end-point channel binding data (RFC 5929): the prefix and the
- * hash of the server certificate, SHA-256 when its signature used MD5 or
- * SHA-1, else the signature's own hash.
+ * hash of the certificate this connection was served, SHA-256 when its
+ * signature used MD5 or SHA-1, else the signature's own hash.
  */
 static void
-compute_cbt(struct wrm_listener *l)
+compute_cbt(struct wrm_http_conn *hc, const gnutls_datum_t *der)
 {
 	static const char prefix[] = "tls-server-end-point:";
 	gnutls_x509_crt_t crt;
-	gnutls_datum_t pem, der = { NULL, 0 };
 	gnutls_digest_algorithm_t dig = GNUTLS_DIG_SHA256;
 	int sign;
 	size_t hl;
 
-	l->cbt_len = 0;
-	pem.data = (unsigned char *)l->cert_pem;
-	pem.size = (unsigned)strlen(l->cert_pem);
-	if (gnutls_x509_crt_init(&crt) < 0)
+	hc->cbt_len = 0;
+	if (der == NULL || gnutls_x509_crt_init(&crt) < 0)
 		return;
-	if (gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM) < 0 ||
-	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0) {
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0) {
 		gnutls_x509_crt_deinit(crt);
 		return;
 	}
@@ -672,14 +693,205 @@ compute_cbt(struct wrm_listener *l)
 			dig = GNUTLS_DIG_SHA256;
 	}
 	hl = gnutls_hash_get_len(dig);
-	if (hl > 0 && sizeof(prefix) - 1 + hl <= sizeof(l->cbt) &&
-	    gnutls_hash_fast(dig, der.data, der.size,
-	    l->cbt + sizeof(prefix) - 1) == 0) {
-		memcpy(l->cbt, prefix, sizeof(prefix) - 1);
-		l->cbt_len = sizeof(prefix) - 1 + hl;
+	if (hl > 0 && sizeof(prefix) - 1 + hl <= sizeof(hc->cbt) &&
+	    gnutls_hash_fast(dig, der->data, der->size,
+	    hc->cbt + sizeof(prefix) - 1) == 0) {
+		memcpy(hc->cbt, prefix, sizeof(prefix) - 1);
+		hc->cbt_len = sizeof(prefix) - 1 + hl;
 	}
-	gnutls_free(der.data);
 	gnutls_x509_crt_deinit(crt);
+}
+
+/* The TLS facts of r's connection: peer chain, CAs, channel binding. */
+static void
+tls_peer(struct wrm_http_req *r, struct wrm_cert_peer *peer)
+{
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t s = NULL;
+	unsigned n = 0;
+
+	memset(peer, 0, sizeof(*peer));
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci != NULL)
+		s = (gnutls_session_t)ci->tls_session;
+	if (s == NULL)
+		return;
+	peer->chain = gnutls_certificate_get_peers(s, &n);
+	peer->n = peer->chain != NULL ? n : 0;
+	peer->trust = r->l->creds != NULL ? r->l->creds->client_ca : NULL;
+	if (!r->hc->cbt_done) {
+		compute_cbt(r->hc, gnutls_certificate_get_ours(s));
+		r->hc->cbt_done = true;
+	}
+}
+
+static void
+creds_free(struct tls_creds *c)
+{
+	struct tls_creds *next;
+	unsigned i;
+
+	for (; c != NULL; c = next) {
+		next = c->older;
+		for (i = 0; i < c->n_pcerts; i++)
+			gnutls_pcert_deinit(&c->pcerts[i]);
+		if (c->key != NULL)
+			gnutls_privkey_deinit(c->key);
+		if (c->client_ca != NULL)
+			gnutls_x509_trust_list_deinit(c->client_ca, 1);
+		free(c);
+	}
+}
+
+static char *read_file(const char *path);
+
+/* Read a listener's certificate chain, key and client CAs. */
+static int
+creds_load(const struct wrm_listener_conf *lc, struct tls_creds **c_r)
+{
+	struct tls_creds *c;
+	gnutls_datum_t d;
+	char *pem;
+	int r;
+
+	*c_r = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return WRM_ERR_ALLOC;
+	if ((pem = read_file(lc->certificate_file)) == NULL) {
+		error("listener %s: cannot read %s", lc->name,
+		    lc->certificate_file);
+		goto fail;
+	}
+	d.data = (unsigned char *)pem;
+	d.size = (unsigned)strlen(pem);
+	c->n_pcerts = MAX_CHAIN;
+	r = gnutls_pcert_list_import_x509_raw(c->pcerts, &c->n_pcerts, &d,
+	    GNUTLS_X509_FMT_PEM, 0);
+	free(pem);
+	if (r < 0 || c->n_pcerts == 0) {
+		c->n_pcerts = 0;
+		error("listener %s: %s: %s", lc->name, lc->certificate_file,
+		    r < 0 ? gnutls_strerror(r) : "no certificate");
+		goto fail;
+	}
+	if ((pem = read_file(lc->key_file)) == NULL) {
+		error("listener %s: cannot read %s", lc->name, lc->key_file);
+		goto fail;
+	}
+	d.data = (unsigned char *)pem;
+	d.size = (unsigned)strlen(pem);
+	r = gnutls_privkey_init(&c->key);
+	if (r >= 0)
+		r = gnutls_privkey_import_x509_raw(c->key, &d,
+		    GNUTLS_X509_FMT_PEM, NULL, 0);
+	explicit_bzero(pem, d.size);
+	free(pem);
+	if (r < 0) {
+		error("listener %s: %s: %s", lc->name, lc->key_file,
+		    gnutls_strerror(r));
+		goto fail;
+	}
+	if (lc->client_ca_file[0] != '\0' &&
+	    (c->client_ca = wrm_cert_trust_load(lc->client_ca_file)) == NULL) {
+		error("listener %s: no CA certificate in %s", lc->name,
+		    lc->client_ca_file);
+		goto fail;
+	}
+	*c_r = c;
+	return 0;
+fail:
+	creds_free(c);
+	return WRM_ERR_CONFIG;
+}
+
+/* Whether a listener configured for lc is bound to the address in ss. */
+static bool
+same_address(const struct wrm_listener_conf *lc,
+    const struct sockaddr_storage *ss)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+		    ip, sizeof(ip));
+	else if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+	else
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+	return strcmp(lc->address, ip) == 0;
+}
+
+/* The HTTPS listener a TLS session arrived on (by its local address). */
+static struct wrm_listener *
+listener_of(gnutls_session_t s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct wrm_listener *l, *found = NULL;
+	uint16_t port;
+	int fd = gnutls_transport_get_int(s);
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return NULL;
+	if (ss.ss_family == AF_INET)
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		return NULL;
+	for (l = listeners; l != NULL; l = l->next) {
+		if (!l->tls || l->port != port || l->creds == NULL)
+			continue;
+		if (found != NULL)
+			return same_address(l->conf, &ss) ? l : found;
+		found = l;
+	}
+	return found;
+}
+
+/* gnutls asks which certificate to present (see tls_creds). */
+static int
+cert_callback(gnutls_session_t s, const gnutls_datum_t *req_ca_dn,
+    int nreqs, const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+    gnutls_pcert_st **pcert, unsigned int *pcert_length,
+    gnutls_privkey_t *key)
+{
+	struct wrm_listener *l = listener_of(s);
+
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	if (l == NULL)
+		return -1;
+	*pcert = l->creds->pcerts;
+	*pcert_length = l->creds->n_pcerts;
+	*key = l->creds->key;
+	return 0;
+}
+
+int
+wrm_http_reload(struct wrm_listener *l, const struct wrm_listener_conf *lc)
+{
+	struct tls_creds *c;
+	int r;
+
+	if (!l->tls)
+		return 0;
+	if ((r = creds_load(lc, &c)) != 0) {
+		error("listener %s: keeping the certificate it has", lc->name);
+		return r;
+	}
+	if (c->client_ca != NULL && l->ca_pem == NULL)
+		logit("listener %s: ClientCAFile takes effect at the next "
+		    "start (client certificates are not requested yet)",
+		    lc->name);
+	c->older = l->creds;
+	l->creds = c;
+	logit("listener %s: certificate reloaded", lc->name);
+	return 0;
 }
 
 static int
@@ -738,18 +950,17 @@ wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 	}
 	if (l->tls) {
 		flags |= MHD_USE_TLS;
-		l->cert_pem = read_file(lc->certificate_file);
-		l->key_pem = read_file(lc->key_file);
-		if (l->cert_pem == NULL || l->key_pem == NULL) {
-			error("listener %s: cannot read %s or %s", lc->name,
-			    lc->certificate_file, lc->key_file);
+		if ((r = creds_load(lc, &l->creds)) != 0)
+			goto fail;
+		if (lc->client_ca_file[0] != '\0' &&
+		    (l->ca_pem = read_file(lc->client_ca_file)) == NULL) {
 			r = WRM_ERR_CONFIG;
 			goto fail;
 		}
-		compute_cbt(l);
 	}
 	if (timeout < 180)
 		timeout = 180;
+	/* Certificates come from cert_callback so that SIGHUP can swap them. */
 	l->mhd = MHD_start_daemon(flags, (uint16_t)lc->port, NULL, NULL,
 	    access_handler, l,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -760,10 +971,11 @@ wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 	    (unsigned)(D.conf->service.max_connections + 64),
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY,
-	    l->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, l->cert_pem,
-	    MHD_OPTION_HTTPS_MEM_KEY, l->key_pem,
-	    MHD_OPTION_HTTPS_PRIORITIES,
-	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+	    l->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END,
+	    cert_callback,
+	    MHD_OPTION_HTTPS_PRIORITIES, lc->tls_priorities,
+	    l->ca_pem != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
+	    l->ca_pem,
 	    MHD_OPTION_END);
 	if (l->mhd == NULL) {
 		error("listener %s: cannot listen on %s port %llu: %s",
@@ -790,8 +1002,8 @@ wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 	return 0;
 fail:
 	free(l->prefix);
-	free(l->cert_pem);
-	free(l->key_pem);
+	creds_free(l->creds);
+	free(l->ca_pem);
 	free(l);
 	return r;
 }
@@ -823,10 +1035,8 @@ wrm_http_stop(struct wrm_listener *l)
 	if (l->mhd != NULL)
 		MHD_stop_daemon(l->mhd);
 	free(l->prefix);
-	if (l->key_pem != NULL)
-		explicit_bzero(l->key_pem, strlen(l->key_pem));
-	free(l->cert_pem);
-	free(l->key_pem);
+	creds_free(l->creds);
+	free(l->ca_pem);
 	free(l);
 }
 

@@ -23,6 +23,13 @@ struct wrm_listener;
 
 int wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r);
 void wrm_http_stop(struct wrm_listener *l);
+/*
+ * SIGHUP: read the certificate, key and ClientCAFile again from lc (the
+ * reloaded configuration's listener of the same name).  Connections keep
+ * running; new handshakes get the new certificate.  On error the listener
+ * keeps what it had.
+ */
+int wrm_http_reload(struct wrm_listener *l, const struct wrm_listener_conf *lc);
 uint16_t wrm_http_port(const struct wrm_listener *l);
 bool wrm_http_is_tls(const struct wrm_listener *l);
 const char *wrm_http_name(const struct wrm_listener *l);

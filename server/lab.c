@@ -104,50 +104,107 @@ new_password(void)
 	return p;
 }
 
-int
-wrm_lab_make_cert(const char *cert_path, const char *key_path,
-    const char *cn)
+enum cert_kind { CERT_CA, CERT_SERVER, CERT_CLIENT };
+
+/* A DER UTF8String (short lengths only: names here are small). */
+static int
+der_utf8(const char *s, unsigned char *out, size_t outlen, size_t *len_r)
+{
+	size_t n = strlen(s);
+
+	if (n > 127 || n + 2 > outlen)
+		return WRM_ERR_LIMIT;
+	out[0] = 0x0c;
+	out[1] = (unsigned char)n;
+	memcpy(out + 2, s, n);
+	*len_r = n + 2;
+	return 0;
+}
+
+static int
+set_names(gnutls_x509_crt_t crt, enum cert_kind kind, const char *cn)
+{
+	unsigned char ip4[4] = { 127, 0, 0, 1 }, ip6[16] = { 0 }, upn[130];
+	char host[256];
+	size_t ul;
+
+	if (gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+	    cn, (unsigned)strlen(cn)) < 0)
+		return WRM_ERR_INTERNAL;
+	if (kind == CERT_CA)
+		return gnutls_x509_crt_set_dn_by_oid(crt,
+		    GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "winrmd lab", 10) < 0 ?
+		    WRM_ERR_INTERNAL : 0;
+	if (kind == CERT_CLIENT) {
+		/* The UPN a certificate mapping matches, as Windows wants. */
+		char name[200];
+
+		snprintf(name, sizeof(name), "%s@localhost", cn);
+		if (der_utf8(name, upn, sizeof(upn), &ul) != 0 ||
+		    gnutls_x509_crt_set_subject_alt_othername(crt,
+		    "1.3.6.1.4.1.311.20.2.3", upn, (unsigned)ul,
+		    GNUTLS_FSAN_APPEND) < 0)
+			return WRM_ERR_INTERNAL;
+		return 0;
+	}
+	ip6[15] = 1;
+	if (gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	if (gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, cn,
+	    (unsigned)strlen(cn), GNUTLS_FSAN_APPEND) < 0 ||
+	    (strcmp(host, cn) != 0 &&
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
+	    (unsigned)strlen(host), GNUTLS_FSAN_APPEND) < 0) ||
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip4,
+	    sizeof(ip4), GNUTLS_FSAN_APPEND) < 0 ||
+	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip6,
+	    sizeof(ip6), GNUTLS_FSAN_APPEND) < 0)
+		return WRM_ERR_INTERNAL;
+	return 0;
+}
+
+/*
+ * Generate a key and a certificate of the given kind, signed by ca/ca_key
+ * (self-signed when ca is NULL), and write both as PEM.  The objects are
+ * returned when crt_r/key_r are not NULL.
+ */
+static int
+make_cert(enum cert_kind kind, const char *cn, gnutls_x509_crt_t ca,
+    gnutls_x509_privkey_t ca_key, const char *cert_path,
+    const char *key_path, gnutls_x509_crt_t *crt_r,
+    gnutls_x509_privkey_t *key_r)
 {
 	gnutls_x509_privkey_t key = NULL;
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_datum_t out = { NULL, 0 };
-	unsigned char serial[16], ip[4] = { 127, 0, 0, 1 };
-	unsigned char ip6[16] = { 0 };
-	char host[256];
+	unsigned char serial[16];
 	time_t now = time(NULL);
+	unsigned usage = kind == CERT_CA ? GNUTLS_KEY_KEY_CERT_SIGN |
+	    GNUTLS_KEY_CRL_SIGN | GNUTLS_KEY_DIGITAL_SIGNATURE :
+	    GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_ENCIPHERMENT;
 	int r = WRM_ERR_INTERNAL;
 
-	ip6[15] = 1;
 	if (gnutls_x509_privkey_init(&key) < 0 ||
 	    gnutls_x509_privkey_generate(key, GNUTLS_PK_RSA, 2048, 0) < 0 ||
 	    gnutls_x509_crt_init(&crt) < 0)
 		goto out;
 	wrm_random(serial, sizeof(serial));
 	serial[0] &= 0x7f;
-	if (gethostname(host, sizeof(host)) != 0)
-		strcpy(host, "localhost");
-	host[sizeof(host) - 1] = '\0';
 	if (gnutls_x509_crt_set_version(crt, 3) < 0 ||
 	    gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
 	    gnutls_x509_crt_set_activation_time(crt, now - 3600) < 0 ||
 	    gnutls_x509_crt_set_expiration_time(crt, now + 825L * 86400) < 0 ||
-	    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-	    cn, (unsigned)strlen(cn)) < 0 ||
-	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, cn,
-	    (unsigned)strlen(cn), GNUTLS_FSAN_APPEND) < 0 ||
-	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
-	    (unsigned)strlen(host), GNUTLS_FSAN_APPEND) < 0 ||
-	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip,
-	    sizeof(ip), GNUTLS_FSAN_APPEND) < 0 ||
-	    gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip6,
-	    sizeof(ip6), GNUTLS_FSAN_APPEND) < 0 ||
+	    set_names(crt, kind, cn) != 0 ||
 	    gnutls_x509_crt_set_key(crt, key) < 0 ||
-	    gnutls_x509_crt_set_basic_constraints(crt, 1, -1) < 0 ||
-	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
-	    GNUTLS_KEY_KEY_ENCIPHERMENT | GNUTLS_KEY_KEY_CERT_SIGN) < 0 ||
-	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER,
-	    0) < 0 ||
-	    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0)
+	    gnutls_x509_crt_set_basic_constraints(crt, kind == CERT_CA,
+	    -1) < 0 ||
+	    gnutls_x509_crt_set_key_usage(crt, usage) < 0 ||
+	    (kind != CERT_CA && gnutls_x509_crt_set_key_purpose_oid(crt,
+	    kind == CERT_SERVER ? GNUTLS_KP_TLS_WWW_SERVER :
+	    GNUTLS_KP_TLS_WWW_CLIENT, 0) < 0) ||
+	    gnutls_x509_crt_sign2(crt, ca != NULL ? ca : crt,
+	    ca_key != NULL ? ca_key : key, GNUTLS_DIG_SHA256, 0) < 0)
 		goto out;
 	if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &out) < 0)
 		goto out;
@@ -161,12 +218,72 @@ wrm_lab_make_cert(const char *cert_path, const char *key_path,
 	if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) < 0)
 		goto out;
 	r = write_file(cert_path, out.data, out.size, 0644);
+	if (r == 0 && crt_r != NULL) {
+		*crt_r = crt;
+		crt = NULL;
+	}
+	if (r == 0 && key_r != NULL) {
+		*key_r = key;
+		key = NULL;
+	}
 out:
 	gnutls_free(out.data);
 	if (crt != NULL)
 		gnutls_x509_crt_deinit(crt);
 	if (key != NULL)
 		gnutls_x509_privkey_deinit(key);
+	return r;
+}
+
+/*
+ * The lab's certificates: a CA, the listener's certificate for localhost
+ * signed by it, and a client certificate for the lab user (UPN
+ * user@localhost) that the generated certificate mapping accepts.  The
+ * mapping names the CA by thumbprint, so it is rewritten with them.
+ */
+static int
+make_certs(struct wrm_lab *lab)
+{
+	gnutls_x509_crt_t ca = NULL;
+	gnutls_x509_privkey_t ca_key = NULL;
+	unsigned char d[20];
+	size_t dl = sizeof(d), i;
+	char thumb[41], *text, *ca_key_path;
+	int r;
+
+	if ((ca_key_path = path_in(lab->dir, "ca-key.pem")) == NULL)
+		return WRM_ERR_ALLOC;
+	r = make_cert(CERT_CA, "winrmd lab CA", NULL, NULL, lab->ca,
+	    ca_key_path, &ca, &ca_key);
+	free(ca_key_path);
+	if (r == 0)
+		r = make_cert(CERT_SERVER, "localhost", ca, ca_key, lab->cert,
+		    lab->key, NULL, NULL);
+	if (r == 0)
+		r = make_cert(CERT_CLIENT, lab->user, ca, ca_key,
+		    lab->client_cert, lab->client_key, NULL, NULL);
+	if (r == 0 && gnutls_x509_crt_get_fingerprint(ca, GNUTLS_DIG_SHA1, d,
+	    &dl) < 0)
+		r = WRM_ERR_INTERNAL;
+	if (ca != NULL)
+		gnutls_x509_crt_deinit(ca);
+	if (ca_key != NULL)
+		gnutls_x509_privkey_deinit(ca_key);
+	if (r != 0)
+		return r;
+	for (i = 0; i < dl; i++)
+		snprintf(thumb + 2 * i, 3, "%02X", d[i]);
+	if (asprintf(&text,
+	    "# Generated with the lab certificates: the lab user's client\n"
+	    "# certificate (%s) maps to the lab user.\n"
+	    "[CertificateMapping lab]\n"
+	    "Subject = %s@localhost\n"
+	    "Issuer = %s\n"
+	    "UserName = %s\n", lab->client_cert, lab->user, thumb,
+	    lab->user) < 0)
+		return WRM_ERR_ALLOC;
+	r = write_file(lab->certmap, text, strlen(text), 0644);
+	free(text);
 	return r;
 }
 
@@ -188,6 +305,7 @@ write_config(const struct wrm_lab *lab)
 	    "LogLevel = INFO\n"
 	    "\n[Service/Auth]\n"
 	    "Basic = true\n"
+	    "Certificate = true\n"
 	    "\n[Listener HTTP]\n"
 	    "Address = 127.0.0.1\n"
 	    "Port = %d\n"
@@ -198,8 +316,10 @@ write_config(const struct wrm_lab *lab)
 	    "Transport = HTTPS\n"
 	    "CertificateFile = %s\n"
 	    "KeyFile = %s\n"
-	    "\nInclude = sessions.d/*.conf\n",
-	    lab->dir, http, https, lab->cert, lab->key) < 0)
+	    "ClientCAFile = %s\n"
+	    "\nInclude = certmapping.conf\n"
+	    "Include = sessions.d/*.conf\n",
+	    lab->dir, http, https, lab->cert, lab->key, lab->ca) < 0)
 		return WRM_ERR_ALLOC;
 	r = write_file(lab->config, text, strlen(text), 0644);
 	free(text);
@@ -264,24 +384,29 @@ wrm_lab_prepare(struct wrm_lab *lab)
 	if ((lab->config = path_in(lab->dir, "winrmd.conf")) == NULL ||
 	    (lab->cert = path_in(lab->dir, "cert.pem")) == NULL ||
 	    (lab->key = path_in(lab->dir, "key.pem")) == NULL ||
+	    (lab->ca = path_in(lab->dir, "ca.pem")) == NULL ||
+	    (lab->client_cert = path_in(lab->dir, "client.pem")) == NULL ||
+	    (lab->client_key = path_in(lab->dir, "client-key.pem")) == NULL ||
+	    (lab->certmap = path_in(lab->dir, "certmapping.conf")) == NULL ||
 	    (lab->json = path_in(lab->dir, "lab.json")) == NULL ||
 	    (sessions = path_in(lab->dir, "sessions.d")) == NULL)
 		return WRM_ERR_ALLOC;
 	mkdir(sessions, 0755);
 	free(sessions);
-	if (stat(lab->cert, &sb) != 0 || stat(lab->key, &sb) != 0) {
-		if ((r = wrm_lab_make_cert(lab->cert, lab->key,
-		    "localhost")) != 0) {
-			error("lab: cannot create a certificate");
+	if ((r = ensure_user(lab)) != 0) {
+		error_fr(r, "lab: cannot set up the lab user");
+		return r;
+	}
+	if (stat(lab->ca, &sb) != 0 || stat(lab->cert, &sb) != 0 ||
+	    stat(lab->key, &sb) != 0 || stat(lab->client_cert, &sb) != 0 ||
+	    stat(lab->client_key, &sb) != 0 || stat(lab->certmap, &sb) != 0) {
+		if ((r = make_certs(lab)) != 0) {
+			error_fr(r, "lab: cannot create the certificates");
 			return r;
 		}
 	}
 	if (stat(lab->config, &sb) != 0 && (r = write_config(lab)) != 0) {
 		error_fr(r, "lab: cannot write %s", lab->config);
-		return r;
-	}
-	if ((r = ensure_user(lab)) != 0) {
-		error_fr(r, "lab: cannot set up the lab user");
 		return r;
 	}
 	return 0;
@@ -300,11 +425,13 @@ wrm_lab_announce(struct wrm_lab *lab, const char *http_url,
 	    "  \"user\": \"%s\",\n"
 	    "  \"password\": \"%s\",\n"
 	    "  \"ca_file\": \"%s\",\n"
+	    "  \"client_cert\": \"%s\",\n"
+	    "  \"client_key\": \"%s\",\n"
 	    "  \"config\": \"%s\",\n"
 	    "  \"pid\": %ld\n"
 	    "}\n", http_url ? http_url : "", https_url ? https_url : "",
-	    lab->user, lab->password, lab->cert, lab->config,
-	    (long)getpid()) < 0)
+	    lab->user, lab->password, lab->ca, lab->client_cert,
+	    lab->client_key, lab->config, (long)getpid()) < 0)
 		return WRM_ERR_ALLOC;
 	r = write_file(lab->json, json, strlen(json), 0600);
 	explicit_bzero(json, strlen(json));
@@ -313,14 +440,14 @@ wrm_lab_announce(struct wrm_lab *lab, const char *http_url,
 		return r;
 	printf("winrmd lab endpoint is ready.\n"
 	    "  HTTP:      %s\n"
-	    "  HTTPS:     %s (certificate: %s)\n"
+	    "  HTTPS:     %s (CA: %s)\n"
 	    "  user:      %s\n"
 	    "  password:  %s\n"
 	    "  details:   %s\n"
 	    "Try: python3 -c \"import winrm; print(winrm.Session('%s', "
 	    "auth=('%s', '%s'), transport='basic').run_cmd('uname', ['-a'])."
 	    "std_out.decode())\"\n",
-	    http_url ? http_url : "-", https_url ? https_url : "-", lab->cert,
+	    http_url ? http_url : "-", https_url ? https_url : "-", lab->ca,
 	    lab->user, lab->password, lab->json,
 	    http_url ? http_url : https_url, lab->user, lab->password);
 	fflush(stdout);
@@ -333,6 +460,10 @@ wrm_lab_free(struct wrm_lab *lab)
 	free(lab->config);
 	free(lab->cert);
 	free(lab->key);
+	free(lab->ca);
+	free(lab->client_cert);
+	free(lab->client_key);
+	free(lab->certmap);
 	free(lab->json);
 	free(lab->user);
 	wrm_freezero_str(lab->password);

@@ -1,8 +1,9 @@
 /*
  * Lab mode (winrmd --lab DIR): a ready endpoint for tests and client CI.
  * DIR holds a generated configuration, the store with one lab user whose
- * password is stored as a crypt hash, a self-signed certificate, and
- * lab.json describing it all (mode 0600: it holds the password).
+ * password is stored as a crypt hash, a lab CA with the listener's
+ * certificate and a client certificate for the lab user, and lab.json
+ * describing it all (mode 0600: it holds the password).
  */
 #ifndef WRM_LAB_H
 #define WRM_LAB_H
@@ -14,6 +15,10 @@ struct wrm_lab {
 	char *config;
 	char *cert;
 	char *key;
+	char *ca;		/* the lab CA (ca_file in lab.json) */
+	char *client_cert;	/* the lab user's client certificate */
+	char *client_key;
+	char *certmap;		/* certmapping.conf, included by config */
 	char *json;
 	char *user;
 	char *password;
@@ -26,8 +31,5 @@ int wrm_lab_prepare(struct wrm_lab *lab);
 int wrm_lab_announce(struct wrm_lab *lab, const char *http_url,
     const char *https_url);
 void wrm_lab_free(struct wrm_lab *lab);
-/* Generate a self-signed certificate for localhost into the two files. */
-int wrm_lab_make_cert(const char *cert_path, const char *key_path,
-    const char *cn);
 
 #endif

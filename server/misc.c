@@ -258,6 +258,30 @@ wrm_parse_bool(const char *s)
 	return -1;
 }
 
+bool
+wrm_thumbprint_normalize(const char *s, char out[41])
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == ' ' || *s == ':')
+			continue;
+		if (!isxdigit((unsigned char)*s) || n == 40)
+			return false;
+		out[n++] = (char)toupper((unsigned char)*s);
+	}
+	out[n] = '\0';
+	return n == 40;
+}
+
+bool
+wrm_thumbprint_valid(const char *s)
+{
+	char t[41];
+
+	return wrm_thumbprint_normalize(s, t);
+}
+
 int
 wrm_parse_u64(const char *s, uint64_t *v_r)
 {

@@ -43,6 +43,14 @@ int wrm_parse_bool(const char *s);
 /* Decimal unsigned integer, whole string, no sign; 0 or WRM_ERR_PARSE. */
 int wrm_parse_u64(const char *s, uint64_t *v_r);
 
+/*
+ * Certificate thumbprints as Windows shows them: hex, any case, with
+ * optional spaces or colons.  Normalized form: 40 upper-case digits.
+ */
+bool wrm_thumbprint_valid(const char *s);
+/* Normalize into out (41 bytes); false if s is not a thumbprint. */
+bool wrm_thumbprint_normalize(const char *s, char out[41]);
+
 /* Copy of s without leading/trailing ASCII whitespace (malloc'd). */
 char *wrm_strdup_trim(const char *s);
 /* strdup that returns NULL for NULL. */

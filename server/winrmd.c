@@ -263,6 +263,7 @@ static void
 on_hup(int signo, void *arg)
 {
 	struct wrm_conf *nc;
+	size_t i;
 	int lv;
 
 	(void)signo;
@@ -278,9 +279,21 @@ on_hup(int signo, void *arg)
 		return;
 	}
 	/*
-	 * Listeners keep running with the settings they started with;
-	 * everything read per request takes the new values.
+	 * Listeners keep running with the settings they started with, except
+	 * their certificates, read again; everything read per request takes
+	 * the new values.
 	 */
+	for (i = 0; i < n_listeners; i++) {
+		const struct wrm_listener_conf *lc = NULL;
+		size_t j;
+
+		for (j = 0; j < nc->n_listeners; j++)
+			if (strcasecmp(nc->listeners[j].name,
+			    wrm_http_name(listeners[i])) == 0)
+				lc = &nc->listeners[j];
+		if (lc != NULL)
+			wrm_http_reload(listeners[i], lc);
+	}
 	{
 		struct wrm_conf *old = D.conf;
 		struct wrm_listener_conf *keep = old->listeners;

@@ -85,6 +85,8 @@ class Lab:
         self.user = self.info["user"]
         self.password = self.info["password"]
         self.ca_file = self.info["ca_file"]
+        self.client_cert = self.info.get("client_cert")
+        self.client_key = self.info.get("client_key")
         self.config = self.info["config"]
         return self
 
