@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #define CT_SOAP_UTF16	"application/soap+xml;charset=UTF-16"
 #define MHD_MEMORY	(64 * 1024)
 #define MAX_CHAIN	8
+#define DRAIN_LIMIT	(64ull * 1024 * 1024)
 
 /*
  * What an HTTPS listener presents and trusts.  Read at start and again on
@@ -83,6 +85,7 @@ struct wrm_http_req {
 	enum req_stage stage;
 	struct wrm_buf body;
 	bool too_large;
+	uint64_t received;	/* body bytes read, kept or not */
 	bool suspended;
 	bool in_handler;
 	char *authorization;
@@ -287,6 +290,28 @@ wake(struct wrm_http_req *r)
 	schedule_run(r->l);
 }
 
+/*
+ * Whether the client has closed its side while its request waited.  A
+ * response written now would still be accepted by the kernel and count
+ * as delivered, so output it carries must be kept for the next Receive.
+ */
+static bool
+peer_closed(struct wrm_http_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct pollfd p;
+
+	ci = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL)
+		return false;
+	p.fd = ci->connect_fd;
+	p.events = POLLRDHUP;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 void
 wrm_http_op_done(struct wrm_op *op)
 {
@@ -311,6 +336,11 @@ wrm_http_op_done(struct wrm_op *op)
 	if (rc != 0) {
 		error_fr(rc, "cannot build the response");
 		set_plain(r, MHD_HTTP_INTERNAL_SERVER_ERROR);
+	}
+	if (op->delivery != 0 && r->conn != NULL && peer_closed(r)) {
+		verbose("client=%s closed its connection before the answer; "
+		    "output kept", r->hc->client_ip);
+		wsman_op_finished(op, false);
 	}
 	r->stage = RS_READY;
 	wake(r);
@@ -498,7 +528,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct wrm_http_req *r = *con_cls;
 	const union MHD_ConnectionInfo *ci;
 	const char *v;
-	uint64_t clen;
+	uint64_t clen = 0;
+	bool early;
 	enum MHD_Result ret;
 
 	(void)version;
@@ -533,15 +564,22 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if (v != NULL && wrm_parse_u64(v, &clen) == 0 &&
 		    clen > wrm_max_envelope())
 			r->too_large = true;
+		/*
+		 * A body too large is read and dropped, so that the client,
+		 * still writing, gets the 413 rather than a reset; past
+		 * DRAIN_LIMIT the connection is refused at once.
+		 */
+		early = r->too_large && clen > DRAIN_LIMIT;
 		active_add(r);
 		*con_cls = r;
 		if (r->url == NULL || r->method == NULL)
 			return MHD_NO;
-		if (r->too_large) {
-			/* Refuse before reading the body, as Windows does. */
+		if (early) {
 			set_plain(r, MHD_HTTP_CONTENT_TOO_LARGE);
 			return queue_response(r);
 		}
+		if (r->too_large)
+			wrm_buf_free(&r->body);
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
@@ -550,8 +588,11 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 			r->too_large = true;
 			wrm_buf_free(&r->body);
 		}
+		r->received += *upload_size;
 		*upload_size = 0;
-		return MHD_YES;
+		/* An endless oversized body: give up on the connection. */
+		return r->too_large && r->received > DRAIN_LIMIT ? MHD_NO :
+		    MHD_YES;
 	}
 	if (r->stage == RS_QUEUED)
 		return MHD_YES;

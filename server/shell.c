@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <signal.h>
@@ -853,17 +854,46 @@ shutdown_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 	(void)arg;
 }
 
-/* Ask every host to close its shells (daemon stop in lab mode). */
+/* Reap the children among pids; returns how many are still running. */
+static size_t
+reap(pid_t *pids, size_t n)
+{
+	size_t i, left = 0;
+	pid_t r;
+
+	for (i = 0; i < n; i++) {
+		if (pids[i] <= 0)
+			continue;
+		r = waitpid(pids[i], NULL, WNOHANG);
+		if (r == pids[i] || (r < 0 && errno == ECHILD))
+			pids[i] = 0;
+		else
+			left++;
+	}
+	return left;
+}
+
+/*
+ * Daemon stop: ask every host to close its shells, give them two seconds
+ * to exit, then terminate what is left, so that no host outlives the
+ * daemon (one that never read its shutdown message included).
+ */
 void
 wrm_hosts_shutdown(void)
 {
 	struct wrm_host *h;
 	struct wrm_buf b;
 	uint32_t reqid;
-	size_t st;
+	size_t st, n = 0, i, tries;
+	pid_t *pids = NULL, *np;
 
 	wrm_warm_flush();
 	for (h = hosts; h != NULL; h = h->next) {
+		if (h->pid > 0 && (np = realloc(pids, (n + 1) *
+		    sizeof(*pids))) != NULL) {
+			pids = np;
+			pids[n++] = h->pid;
+		}
 		if (h->dead)
 			continue;
 		wrm_buf_init(&b, 0);
@@ -874,6 +904,42 @@ wrm_hosts_shutdown(void)
 			wrm_hconn_flush(h->conn, 1000);
 		wrm_buf_free(&b);
 	}
+	for (tries = 0; tries < 40 && reap(pids, n) > 0; tries++)
+		usleep(50 * 1000);
+	if (reap(pids, n) > 0) {
+		for (i = 0; i < n; i++)
+			if (pids[i] > 0) {
+				logit("host %ld did not exit; terminating it",
+				    (long)pids[i]);
+				kill(pids[i], SIGTERM);
+			}
+		for (tries = 0; tries < 20 && reap(pids, n) > 0; tries++)
+			usleep(50 * 1000);
+		for (i = 0; i < n; i++)
+			if (pids[i] > 0)
+				kill(pids[i], SIGKILL);
+		reap(pids, n);
+	}
+	free(pids);
+}
+
+/* Whether pid is a winrmd-host (not a process that reused the number). */
+static bool
+is_host_process(pid_t pid)
+{
+	char path[64], buf[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strstr(buf, "winrmd-host") != NULL;
 }
 
 /*
@@ -889,7 +955,8 @@ wrm_shells_restore(void)
 	if (D.store == NULL || wrm_store_shell_list(D.store, &rows, &n) != 0)
 		return;
 	for (i = 0; i < n; i++) {
-		if (rows[i].host_pid > 0 && kill((pid_t)rows[i].host_pid, 0) == 0)
+		if (rows[i].host_pid > 0 &&
+		    is_host_process((pid_t)rows[i].host_pid))
 			kill((pid_t)rows[i].host_pid, SIGTERM);
 		wrm_store_shell_del(D.store, rows[i].id);
 		wrm_audit("SHELL_EXPIRED", "shell=%s user=%s reason=restart",

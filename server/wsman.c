@@ -202,16 +202,34 @@ wsman_op_finished(struct wrm_op *op, bool ok)
 	op->delivery = 0;
 }
 
+/*
+ * Options a client may mark MustComply: those winrmd implements.  Any
+ * other with MustComply is refused as Windows does ([WSMV <50>]); without
+ * MustComply unknown options are ignored.
+ */
 static bool
 bad_options(struct wrm_op *op)
 {
-	size_t i;
+	static const char *const known[] = {
+		"WINRS_NOPROFILE", "WINRS_CODEPAGE", "WINRS_CONSOLEMODE_STDIN",
+		"WINRS_SKIP_CMD_SHELL", "WSMAN_CMDSHELL_OPTION_KEEPALIVE",
+		"protocolversion", NULL
+	};
+	const char *name;
+	size_t i, k;
 
 	for (i = 0; i < op->soap.n_options; i++) {
 		if (!op->soap.options[i].must_comply)
 			continue;
-		if (strncmp(op->soap.options[i].name, "PS_", 3) == 0)
+		name = op->soap.options[i].name ? op->soap.options[i].name : "";
+		for (k = 0; known[k] != NULL; k++)
+			if (strcasecmp(name, known[k]) == 0)
+				break;
+		if (known[k] == NULL) {
+			verbose("option %s with MustComply is not supported",
+			    name);
 			return true;
+		}
 	}
 	return false;
 }
