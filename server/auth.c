@@ -510,31 +510,71 @@ cache_put(const uint8_t key[32], const char *user)
 	s->expires = wrm_now_ms() + CACHE_TTL_MS;
 }
 
-/* Service-wide allow list: root, and members of AllowGroups. */
+/* Whether account (primary group gid) is in one of the listed groups. */
 static bool
-may_connect(const struct passwd *pw)
+in_groups(const char *account, gid_t gid, const char *groups)
 {
-	gid_t groups[256];
+	gid_t have[256];
 	int n = 256, i;
 	char *list, *g, *save = NULL;
 	struct group *gr;
 	bool ok = false;
 
-	if (D.user_mode || pw->pw_uid == 0)
-		return true;
-	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+	if (groups == NULL || *groups == '\0')
+		return false;
+	if (getgrouplist(account, gid, have, &n) < 0)
 		n = 0;
-	if ((list = strdup(D.conf->service.allow_groups)) == NULL)
+	if ((list = strdup(groups)) == NULL)
 		return false;
 	for (g = strtok_r(list, " ,", &save); g != NULL && !ok;
 	    g = strtok_r(NULL, " ,", &save)) {
 		if ((gr = getgrnam(g)) == NULL)
 			continue;
 		for (i = 0; i < n && !ok; i++)
-			ok = groups[i] == gr->gr_gid;
+			ok = have[i] == gr->gr_gid;
 	}
 	free(list);
 	return ok;
+}
+
+static bool
+in_list(const char *name, const char *list)
+{
+	char *copy, *w, *save = NULL;
+	bool ok = false;
+
+	if (name == NULL || list == NULL || (copy = strdup(list)) == NULL)
+		return false;
+	for (w = strtok_r(copy, " ,", &save); w != NULL && !ok;
+	    w = strtok_r(NULL, " ,", &save))
+		ok = strcasecmp(w, name) == 0;
+	free(copy);
+	return ok;
+}
+
+/* Service-wide allow list: root, and members of AllowGroups. */
+static bool
+may_connect(const struct passwd *pw)
+{
+	if (D.user_mode || pw->pw_uid == 0)
+		return true;
+	return in_groups(pw->pw_name, pw->pw_gid,
+	    D.conf->service.allow_groups);
+}
+
+bool
+wrm_auth_session_allows(const struct wrm_identity *who, const char *users,
+    const char *groups)
+{
+	bool no_users = users == NULL || *users == '\0';
+	bool no_groups = groups == NULL || *groups == '\0';
+
+	if (no_users && no_groups)
+		return true;
+	if (in_list(who->user, users) || in_list(who->local_user, users))
+		return true;
+	return !D.user_mode && who->local_user != NULL &&
+	    in_groups(who->local_user, who->gid, groups);
 }
 
 /*

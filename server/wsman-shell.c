@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "misc.h"
@@ -252,14 +253,38 @@ option_value(struct wrm_op *op, const char *name)
 	return o != NULL ? o->value : NULL;
 }
 
-/* Quota and policy checks before a shell is created. */
+static void
+quota_shells_fault(struct wrm_op *op, uint64_t max)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "The WS-Management service cannot "
+	    "process the request. This user is allowed a maximum number of "
+	    "%llu concurrent shells, which has been exceeded. Close existing "
+	    "shells or raise the quota for this user. ",
+	    (unsigned long long)max);
+	wrm_op_fault_msg(op, WRM_FAULT_QUOTA_SHELLS, 0, msg);
+}
+
+/*
+ * Quota and policy checks before a shell is created.  [Winrs] quotas count
+ * every shell of the service, a session configuration's own quotas only
+ * its shells; each must hold.
+ */
 static bool
 create_allowed(struct wrm_op *op, const struct wrm_session_conf *sc)
 {
-	uint64_t max_shells, max_users;
-	size_t have;
+	const char *user = op->who->user;
 
 	if (!sc->enabled) {
+		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
+		return false;
+	}
+	if (!wrm_auth_session_allows(op->who, sc->allow_users,
+	    sc->allow_groups)) {
+		wrm_audit("ACCESS_DENIED", "user=%s config=%s reason=\"not in "
+		    "the configuration's AllowUsers or AllowGroups\"", user,
+		    sc->name);
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 		return false;
 	}
@@ -267,26 +292,21 @@ create_allowed(struct wrm_op *op, const struct wrm_session_conf *sc)
 		wrm_op_fault_id(op, WRM_FAULT_SHELLS_NOT_ALLOWED);
 		return false;
 	}
-	max_shells = D.conf->winrs.max_shells_per_user;
-	if (sc->max_shells_per_user < max_shells)
-		max_shells = sc->max_shells_per_user;
-	have = wrm_shell_count_user(op->who->user, NULL);
-	if (have >= max_shells) {
-		char msg[300];
-
-		snprintf(msg, sizeof(msg), "The WS-Management service cannot "
-		    "process the request. This user is allowed a maximum "
-		    "number of %llu concurrent shells, which has been "
-		    "exceeded. Close existing shells or raise the quota for "
-		    "this user. ", (unsigned long long)max_shells);
-		wrm_op_fault_msg(op, WRM_FAULT_QUOTA_SHELLS, 0, msg);
+	if (wrm_shell_count_user(user, NULL) >=
+	    D.conf->winrs.max_shells_per_user) {
+		quota_shells_fault(op, D.conf->winrs.max_shells_per_user);
 		return false;
 	}
-	max_users = D.conf->winrs.max_concurrent_users;
-	if (sc->max_concurrent_users < max_users)
-		max_users = sc->max_concurrent_users;
-	if (wrm_shell_count_user(op->who->user, NULL) == 0 &&
-	    wrm_shell_count_users(NULL, NULL) >= max_users) {
+	if (wrm_shell_count_user(user, sc->name) >= sc->max_shells_per_user) {
+		quota_shells_fault(op, sc->max_shells_per_user);
+		return false;
+	}
+	if ((wrm_shell_count_user(user, NULL) == 0 &&
+	    wrm_shell_count_users(NULL, NULL) >=
+	    D.conf->winrs.max_concurrent_users) ||
+	    (wrm_shell_count_user(user, sc->name) == 0 &&
+	    wrm_shell_count_users(sc->name, NULL) >=
+	    sc->max_concurrent_users)) {
 		wrm_op_fault_id(op, WRM_FAULT_QUOTA_USERS);
 		return false;
 	}

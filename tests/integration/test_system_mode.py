@@ -35,22 +35,24 @@ def homes():
 
 
 @pytest.fixture
-def system_lab(lab_factory, tmp_path, homes):
-    for name, uid in (("alice", 4242), ("bob", 4243)):
+def system_lab_factory(lab_factory, tmp_path, homes):
+    for name, uid in (("alice", 4242), ("bob", 4243), ("carol", 4244)):
         (homes / name).mkdir(parents=True)
         os.chown(homes / name, uid, uid)
     (tmp_path / "passwd").write_text(
         "root:x:0:0:root:/root:/bin/sh\n"
         f"alice:x:4242:4242:Alice:{homes}/alice:/bin/sh\n"
-        f"bob:x:4243:4243:Bob:{homes}/bob:/bin/sh\n")
+        f"bob:x:4243:4243:Bob:{homes}/bob:/bin/sh\n"
+        f"carol:x:4244:4244:Carol:{homes}/carol:/bin/sh\n")
     (tmp_path / "group").write_text(
-        "root:x:0:\nalice:x:4242:\nbob:x:4243:\n"
-        "winrmd-users:x:5000:alice\noperators:x:5001:alice\n")
+        "root:x:0:\nalice:x:4242:\nbob:x:4243:\ncarol:x:4244:\n"
+        "winrmd-users:x:5000:alice,carol\noperators:x:5001:alice\n")
     pam = tmp_path / "pam.d"
     pam.mkdir()
     passdb = tmp_path / "passdb"
     passdb.write_text("alice:Alice-Passw0rd:winrmd\n"
-                      "bob:Bob-Passw0rd:winrmd\n")
+                      "bob:Bob-Passw0rd:winrmd\n"
+                      "carol:Carol-Passw0rd:winrmd\n")
     (pam / "winrmd").write_text(
         f"auth required {MATRIX} passdb={passdb}\n"
         f"account required {MATRIX} passdb={passdb}\n")
@@ -64,12 +66,20 @@ def system_lab(lab_factory, tmp_path, homes):
                UID_WRAPPER_DISABLE_DEEPBIND="1",
                ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") +
                ":verify_asan_link_order=0")
-    return lab_factory(args=[
-        "-o", "Service.UserMode=false",
-        "-o", "Service.MaxAuthFailures=5",
-        "-o", "Service.HostPassEnvironment=LANG LD_PRELOAD NSS_WRAPPER_PASSWD "
-              "NSS_WRAPPER_GROUP NSS_WRAPPER_DISABLE_DEEPBIND ASAN_OPTIONS "
-              "UBSAN_OPTIONS"], env=env)
+    def make(config_lines=()):
+        return lab_factory(args=[
+            "-o", "Service.UserMode=false",
+            "-o", "Service.MaxAuthFailures=5",
+            "-o", "Service.HostPassEnvironment=LANG LD_PRELOAD "
+                  "NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP "
+                  "NSS_WRAPPER_DISABLE_DEEPBIND ASAN_OPTIONS UBSAN_OPTIONS"],
+            env=env, config_lines=config_lines)
+    return make
+
+
+@pytest.fixture
+def system_lab(system_lab_factory):
+    return system_lab_factory()
 
 
 def run(lab, user, password, command):
@@ -119,3 +129,28 @@ def test_failed_logins_are_throttled(system_lab):
     with pytest.raises(InvalidCredentialsError):
         run(system_lab, "alice", "Alice-Passw0rd", "true")
     assert "AUTH_THROTTLED scheme=Basic user=alice" in system_lab.log()
+
+
+def test_configuration_allow_lists(system_lab_factory):
+    """A session configuration's AllowGroups and AllowUsers narrow the
+    service's list: carol may connect (winrmd-users) but is neither in
+    the configuration's group nor named in its users."""
+    lab = system_lab_factory(config_lines=[
+        "[SessionConfiguration cmd]", "AllowGroups = operators",
+        "AllowUsers = nobody-else"])
+    out, _, _ = run(lab, "alice", "Alice-Passw0rd", "id -u")
+    assert out == "4242\n"
+    with pytest.raises(WinRMError) as e:
+        run(lab, "carol", "Carol-Passw0rd", "id")
+    assert "'fault_subcode': 'w:AccessDenied'" in str(e.value)
+    assert "ACCESS_DENIED user=carol config=cmd" in lab.log()
+    assert lab.winrmctl("shells").stdout.splitlines()[1:] == []
+
+
+def test_configuration_allow_users(system_lab_factory):
+    lab = system_lab_factory(config_lines=[
+        "[SessionConfiguration cmd]", "AllowUsers = carol"])
+    out, _, _ = run(lab, "carol", "Carol-Passw0rd", "id -u")
+    assert out == "4244\n"
+    with pytest.raises(WinRMError):
+        run(lab, "alice", "Alice-Passw0rd", "id")
