@@ -99,7 +99,7 @@ wrm_gss_accept(struct wrm_gss **gp, const char *token_b64,
 	gss_buffer_desc in, tok = GSS_C_EMPTY_BUFFER, local;
 	gss_name_t src = GSS_C_NO_NAME;
 	gss_OID mech = GSS_C_NO_OID;
-	OM_uint32 major, minor, flags = 0;
+	OM_uint32 major, minor, min2, flags = 0;
 	struct wrm_gss *g = *gp;
 	uint8_t *raw;
 	size_t tl = strlen(token_b64), rl;
@@ -143,14 +143,14 @@ wrm_gss_accept(struct wrm_gss **gp, const char *token_b64,
 			out->out_token[wrm_b64_encoded_len(tok.length)] = '\0';
 		}
 	}
-	gss_release_buffer(&minor, &tok);
+	gss_release_buffer(&min2, &tok);
 	if (major == GSS_S_CONTINUE_NEEDED) {
 		out->status = WRM_GSS_CONTINUE;
 		return;
 	}
 	if (GSS_ERROR(major)) {
 		out->error = status_text(major, minor);
-		gss_delete_sec_context(&minor, &g->ctx, GSS_C_NO_BUFFER);
+		gss_delete_sec_context(&min2, &g->ctx, GSS_C_NO_BUFFER);
 		free(g);
 		*gp = NULL;
 		return;

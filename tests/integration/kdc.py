@@ -104,15 +104,30 @@ class KDC:
     def add_user(self, name, password):
         self.kadmin(f"addprinc -pw {password} {name}@{REALM}")
 
-    def kinit(self, name, password, ccache=None):
+    def kinit(self, name, password, ccache=None, lifetime=None):
         env = dict(self.env)
         if ccache:
             env["KRB5CCNAME"] = ccache
-        r = subprocess.run(["kinit", f"{name}@{REALM}"], env=env,
+        life = ["-l", lifetime] if lifetime else []
+        r = subprocess.run(["kinit"] + life + [f"{name}@{REALM}"], env=env,
                            input=password + "\n", capture_output=True,
                            text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError("kinit failed: " + r.stderr)
+
+    def strict_clock_env(self):
+        """An environment whose krb5.conf tolerates one second of clock
+        skew instead of five minutes, for a service that must notice an
+        expired ticket at once."""
+        path = os.path.join(self.dir, "krb5-strict.conf")
+        with open(self.krb5_conf) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("[libdefaults]\n",
+                                 "[libdefaults]\n clockskew = 1\n", 1))
+        env = dict(self.env)
+        env["KRB5_CONFIG"] = path
+        return env
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -191,6 +191,34 @@ def test_kerberos_wrong_service_principal(krb_lab, kdc):
     assert shells(lab) == []
 
 
+def test_kerberos_expired_ticket(lab_factory, kdc, tmp_path):
+    """An AP-REQ made while the ticket was valid and presented after it
+    expired is refused by the service (clock skew allowance: 1 s)."""
+    import base64
+    import time
+
+    import gssapi
+    ccache = str(tmp_path / "short-ccache")
+    kdc.kinit("lab", "Kerberos-Passw0rd", ccache=ccache, lifetime="3s")
+    creds = gssapi.Credentials(usage="initiate",
+                               store={"ccache": "FILE:" + ccache})
+    ctx = gssapi.SecurityContext(
+        name=gssapi.Name("HTTP@localhost",
+                         gssapi.NameType.hostbased_service),
+        mech=gssapi.MechType.kerberos, creds=creds, usage="initiate")
+    token = base64.b64encode(ctx.step()).decode()
+    lab = lab_factory(args=["-o", "Service/Auth.Keytab=" + kdc.keytab],
+                      env=kdc.strict_clock_env())
+    time.sleep(6)
+    r = requests.post(lab.http_url, data=b"", timeout=30, headers={
+        "Authorization": "Kerberos " + token,
+        "Content-Type": "application/soap+xml;charset=UTF-8"})
+    assert r.status_code == 401
+    fails = [ln for ln in lab.log().splitlines() if "AUTH_FAIL" in ln]
+    assert fails and "xpired" in fails[-1], lab.log()
+    assert "AUTH_OK" not in lab.log()
+
+
 # -- channel binding on HTTPS ---------------------------------------------
 
 @pytest.mark.parametrize("level,send,wrong,ok", [
