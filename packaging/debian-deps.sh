@@ -4,7 +4,7 @@
 set -eu
 build="build-essential autoconf automake libtool pkg-config \
  libmicrohttpd-dev libxml2-dev libgnutls28-dev libsqlite3-dev \
- libinih-dev libcrypt-dev libkrb5-dev libpam0g-dev libcmocka-dev"
+ libcrypt-dev libkrb5-dev libpam0g-dev libcmocka-dev"
 test="python3 python3-pytest python3-winrm python3-requests \
  python3-requests-ntlm python3-requests-kerberos python3-yaml python3-gssapi python3-cryptography \
  golang-go golang-github-masterzen-winrm-dev ansible-core ansible \

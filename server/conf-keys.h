@@ -32,7 +32,7 @@
 	X(state_directory, "StateDirectory", STR, WRM_DEFAULT_STATEDIR, \
 	    "Directory of the state store and host sockets") \
 	X(plugin_directory, "PluginDirectory", STR, "", \
-	    "Directory plugins are loaded from; empty: the installed one") \
+	    "Directories plugins are loaded from, colon-separated; empty: the installed one") \
 	X(host_program, "HostProgram", STR, "", \
 	    "Path of winrmd-host; empty: the installed one") \
 	X(log_level, "LogLevel", STR, "INFO", \

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <glob.h>
-#include <ini.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -275,7 +274,10 @@ struct parse_ctx {
 	struct wrm_conf *conf;
 	const char *file;
 	int depth;
+	unsigned line;
 };
+
+#define MAX_LINE	65536
 
 static int parse_file(struct wrm_conf *conf, const char *path, int depth);
 
@@ -305,8 +307,8 @@ do_include(struct parse_ctx *pc, const char *pattern)
 			parse_file(pc->conf, g.gl_pathv[i], pc->depth + 1);
 		globfree(&g);
 	} else if (r != GLOB_NOMATCH)
-		wrm_conf_add_error(pc->conf, "%s: Include %s: glob failed",
-		    pc->file, pattern);
+		wrm_conf_add_error(pc->conf, "%s:%u: Include %s: glob failed",
+		    pc->file, pc->line, pattern);
 	free(full);
 }
 
@@ -338,8 +340,8 @@ conf_handler(void *user, const char *section, const char *name,
 	}
 	if (i == sizeof(tables) / sizeof(tables[0]) ||
 	    (i >= 3 && (sub == NULL || *sub == '\0'))) {
-		wrm_conf_add_error(conf, "%s: unknown section [%s]",
-		    pc->file, section);
+		wrm_conf_add_error(conf, "%s:%u: unknown section [%s]",
+		    pc->file, pc->line, section);
 		return 1;
 	}
 	switch (i) {
@@ -358,34 +360,94 @@ conf_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	if (k == NULL) {
-		wrm_conf_add_error(conf, "%s: unknown key %s in [%s]",
-		    pc->file, name, section);
+		wrm_conf_add_error(conf, "%s:%u: unknown key %s in [%s]",
+		    pc->file, pc->line, name, section);
 		return 1;
 	}
 	if (set_value(base, k, value) != 0)
-		wrm_conf_add_error(conf, "%s: [%s] %s: bad value \"%s\"",
-		    pc->file, section, k->key, value);
+		wrm_conf_add_error(conf, "%s:%u: [%s] %s: bad value \"%s\"",
+		    pc->file, pc->line, section, k->key, value);
 	return 1;
 }
 
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * The file format: "[Section NAME]" lines, "Key = value" lines, comments
+ * starting with '#' or ';' as the first non-blank character, blank lines.
+ * Lines may be of any length up to MAX_LINE.
+ */
 static int
 parse_file(struct wrm_conf *conf, const char *path, int depth)
 {
-	struct parse_ctx pc = { conf, path, depth };
-	int r;
+	struct parse_ctx pc = { conf, path, depth, 0 };
+	char *line = NULL, *p, *eq, *section = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
 
 	if (depth > MAX_INCLUDE_DEPTH) {
 		wrm_conf_add_error(conf, "%s: includes nested too deeply", path);
 		return WRM_ERR_LIMIT;
 	}
-	r = ini_parse(path, conf_handler, &pc);
-	if (r < 0) {
+	if ((f = fopen(path, "re")) == NULL) {
 		wrm_conf_add_error(conf, "%s: cannot open: %s", path,
 		    strerror(errno));
 		return WRM_ERR_SYSTEM;
 	}
-	if (r > 0)
-		wrm_conf_add_error(conf, "%s:%d: syntax error", path, r);
+	if ((section = strdup("")) == NULL) {
+		fclose(f);
+		return WRM_ERR_ALLOC;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		pc.line++;
+		if (n > MAX_LINE) {
+			wrm_conf_add_error(conf, "%s:%u: line too long", path,
+			    pc.line);
+			continue;
+		}
+		p = trim(line);
+		if (pc.line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+			p = trim(p + 3);
+		if (*p == '\0' || *p == '#' || *p == ';')
+			continue;
+		if (*p == '[') {
+			char *e = strchr(p, ']');
+
+			if (e == NULL || *trim(e + 1) != '\0') {
+				wrm_conf_add_error(conf, "%s:%u: syntax error",
+				    path, pc.line);
+				continue;
+			}
+			*e = '\0';
+			free(section);
+			if ((section = strdup(trim(p + 1))) == NULL)
+				break;
+			continue;
+		}
+		if ((eq = strchr(p, '=')) == NULL || eq == p) {
+			wrm_conf_add_error(conf, "%s:%u: syntax error", path,
+			    pc.line);
+			continue;
+		}
+		*eq = '\0';
+		conf_handler(&pc, section, trim(p), trim(eq + 1));
+	}
+	free(line);
+	free(section);
+	fclose(f);
 	return 0;
 }
 
@@ -503,7 +565,7 @@ int
 wrm_conf_set(struct wrm_conf *conf, const char *assignment)
 {
 	char *copy, *eq, *dot;
-	struct parse_ctx pc = { conf, "command line", 0 };
+	struct parse_ctx pc = { conf, "command line", 0, 0 };
 	size_t before = conf->n_errors;
 
 	if ((copy = strdup(assignment)) == NULL)
@@ -516,7 +578,7 @@ wrm_conf_set(struct wrm_conf *conf, const char *assignment)
 	}
 	*eq = '\0';
 	*dot = '\0';
-	conf_handler(&pc, copy, dot + 1, eq + 1);
+	conf_handler(&pc, trim(copy), trim(dot + 1), trim(eq + 1));
 	free(copy);
 	return conf->n_errors > before ? WRM_ERR_PARSE : 0;
 }

@@ -60,9 +60,11 @@ guid_text_bytes(const char *s, uint8_t t[16])
 	size_t i, j = 0;
 	int hi, lo;
 
+	bool brace;
+
 	if (strncasecmp(s, "uuid:", 5) == 0)
 		s += 5;
-	if (*s == '{')
+	if ((brace = *s == '{'))
 		s++;
 	for (i = 0; i < 36; i++) {
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
@@ -77,8 +79,9 @@ guid_text_bytes(const char *s, uint8_t t[16])
 		i++;
 	}
 	s += 36;
-	if (*s == '}')
-		s++;
+	/* Braces come in pairs or not at all. */
+	if (brace && *s++ != '}')
+		return WRM_ERR_PARSE;
 	return *s == '\0' ? 0 : WRM_ERR_PARSE;
 }
 
@@ -247,14 +250,24 @@ wrm_parse_bool(const char *s)
 {
 	if (s == NULL)
 		return -1;
+	static const char *const yes[] = { "true", "1", "yes", NULL };
+	static const char *const no[] = { "false", "0", "no", NULL };
+	size_t n, i;
+
 	while (isspace((unsigned char)*s))
 		s++;
-	if (strncasecmp(s, "true", 4) == 0 || strncmp(s, "1", 1) == 0 ||
-	    strncasecmp(s, "yes", 3) == 0)
-		return 1;
-	if (strncasecmp(s, "false", 5) == 0 || strncmp(s, "0", 1) == 0 ||
-	    strncasecmp(s, "no", 2) == 0)
-		return 0;
+	/* The whole word, trailing space allowed. */
+	for (n = 0; s[n] != '\0' && !isspace((unsigned char)s[n]); n++)
+		;
+	for (i = n; s[i] != '\0'; i++)
+		if (!isspace((unsigned char)s[i]))
+			return -1;
+	for (i = 0; yes[i] != NULL; i++)
+		if (strlen(yes[i]) == n && strncasecmp(s, yes[i], n) == 0)
+			return 1;
+	for (i = 0; no[i] != NULL; i++)
+		if (strlen(no[i]) == n && strncasecmp(s, no[i], n) == 0)
+			return 0;
 	return -1;
 }
 
@@ -292,9 +305,11 @@ wrm_parse_u64(const char *s, uint64_t *v_r)
 	if (!isdigit((unsigned char)*s))
 		return WRM_ERR_PARSE;
 	for (; isdigit((unsigned char)*s); s++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
 			return WRM_ERR_PARSE;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + d;
 	}
 	while (isspace((unsigned char)*s))
 		s++;

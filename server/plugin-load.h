@@ -18,8 +18,11 @@ struct wrm_loaded_plugin {
 	char *path;
 };
 
-/* Resolve NAME in dir (NAME.so, then .libs/NAME.so); malloc'd or NULL. */
-char *wrm_plugin_path(const char *dir, const char *name);
+/*
+ * Resolve NAME in dirs, a colon-separated search path (in each: NAME.so,
+ * then .libs/NAME.so); malloc'd or NULL.
+ */
+char *wrm_plugin_path(const char *dirs, const char *name);
 int wrm_plugin_load(const char *path, const struct wrm_host_api *host,
     struct wrm_loaded_plugin *lp, char *why, size_t whylen);
 /* Find a declared option; NULL if the plugin does not accept it. */

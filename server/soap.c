@@ -335,11 +335,21 @@ parse_header_element(struct wrm_soap_req *req, const xmlNode *h)
 		if (s == NULL || wrm_duration_parse(s,
 		    &req->operation_timeout_ms) != 0) {
 			char msg[256];
+			int cut = 0;
 
+			/* Quote at most 64 bytes, cut on a UTF-8 boundary. */
+			if (s != NULL) {
+				cut = (int)strnlen(s, 64);
+				if (s[cut] != '\0')
+					while (cut > 0 &&
+					    ((unsigned char)s[cut] & 0xc0) ==
+					    0x80)
+						cut--;
+			}
 			snprintf(msg, sizeof(msg), "The WS-Management service "
 			    "cannot process the request. The XML contains an "
-			    "invalid timeout field in the SOAP header: %.64s. ",
-			    s ? s : "");
+			    "invalid timeout field in the SOAP header: %.*s. ",
+			    cut, s ? s : "");
 			set_fault(req, WRM_FAULT_INVALID_TIMEOUT, msg);
 		}
 		free(s);

@@ -46,7 +46,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: winrmd [-dtTqV] [-f config] [-o Section.Key=value]\n"
-	    "       winrmd --lab DIR [--port PORT] [-d]\n");
+	    "       winrmd --lab DIR [--port PORT] [-d]\n"
+	    "       winrmd --list-keys | --version\n");
 	exit(2);
 }
 
@@ -512,7 +513,7 @@ main(int argc, char **argv)
 	}
 	lv = wrm_log_level_parse(D.conf->service.log_level);
 	wrm_log_set_level(debug_flag ? WRM_LOG_DEBUG1 :
-	    quiet ? WRM_LOG_ERROR : (enum wrm_log_level)(lv > 0 ? lv :
+	    quiet ? WRM_LOG_ERROR : (enum wrm_log_level)(lv >= 0 ? lv :
 	    WRM_LOG_INFO));
 	resolve_paths();
 	set_machine_name();
