@@ -364,13 +364,14 @@ path_matches(const struct wrm_listener *l, const char *url, bool *anon_r)
 {
 	size_t n = strlen(l->prefix);
 
+	/* As http.sys: paths match whatever their case. */
 	*anon_r = false;
-	if (strncmp(url, l->prefix, n) == 0 &&
+	if (strncasecmp(url, l->prefix, n) == 0 &&
 	    (url[n] == '\0' || (url[n] == '/' && url[n + 1] == '\0')))
 		return true;
-	if (strcmp(url, "/wsman-anon") == 0 ||
-	    strcmp(url, "/wsman-anon/") == 0 ||
-	    strcmp(url, "/wsman-anon/identify") == 0) {
+	if (strcasecmp(url, "/wsman-anon") == 0 ||
+	    strcasecmp(url, "/wsman-anon/") == 0 ||
+	    strcasecmp(url, "/wsman-anon/identify") == 0) {
 		*anon_r = true;
 		return true;
 	}
@@ -480,7 +481,11 @@ process(struct wrm_http_req *r)
 		set_plain(r, MHD_HTTP_METHOD_NOT_ALLOWED);
 		return;
 	}
+	debug("client=%s %s %s (%zu bytes)", r->hc->client_ip, r->method,
+	    r->url, wrm_buf_len(&r->body));
 	if (!path_matches(r->l, r->url, &anon)) {
+		verbose("client=%s %s: no such path (404)", r->hc->client_ip,
+		    r->url);
 		set_plain(r, MHD_HTTP_NOT_FOUND);
 		return;
 	}

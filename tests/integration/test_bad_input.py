@@ -754,6 +754,18 @@ def test_wrong_path(lab, path):
     assert shells_listed(lab) == []
 
 
+@pytest.mark.parametrize("path", ["/WSMAN", "/Wsman/", "/WsMaN"])
+def test_path_case_insensitive(lab, path):
+    # http.sys matches URL paths without regard to case, so Windows
+    # answers on /WSMAN as on /wsman (PowerShell's -ConnectionUri keeps
+    # whatever case the user typed).
+    w = Wire(lab)
+    env, _ = create_env(w)
+    r = w.request(env, path=path)
+    assert r.status == 200, r
+    assert len(shells_listed(lab)) == 1
+
+
 def identify_response(r):
     assert r.status == 200, r
     assert "application/soap+xml" in r.content_type, r
