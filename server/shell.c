@@ -404,7 +404,9 @@ host_start(struct wrm_host **h_r, const char *local_user)
 		env_free(env);
 		return WRM_ERR_ALLOC;
 	}
-	r = wrm_spawn_host(D.host_prog, D.conf->service.log_level, false,
+	/* The daemon's effective level, -d included. */
+	r = wrm_spawn_host(D.host_prog,
+	    wrm_log_level_name(wrm_log_get_level()), false,
 	    pw != NULL ? &as : NULL, &h->pid, &h->socket_path);
 	env_free(env);
 	if (r != 0) {
