@@ -181,6 +181,8 @@ target_clear(struct htarget *t)
 	chunks_free(t->inflight);
 	t->head = t->tail = t->inflight = NULL;
 	t->bytes = 0;
+	free(t->error_msg);
+	t->error_msg = NULL;
 	host_api.unwatch(t->notify_timer);
 	t->notify_timer = NULL;
 	if (t->receive_req != NULL) {
@@ -407,6 +409,10 @@ host_on_pull(const struct wrm_hmsg *m)
 		return;
 	}
 	t->notify_pending = false;
+	if (t->error != 0 && t->head == NULL && t->inflight == NULL) {
+		host_reply(m->reqid, t->error, t->error_msg, NULL, 0);
+		return;
+	}
 	if (t->inflight == NULL && !t->inflight_done) {
 		while ((c = t->head) != NULL) {
 			cost = b64_cost(c->len, overhead);
@@ -663,7 +669,20 @@ complete_on_loop(struct hreq *req, uint32_t error, const char *msg,
 		start_receive(&cmd->out);
 		break;
 	case HREQ_RECEIVE:
-		if (req->target != NULL) {
+		if (req->target != NULL && error != 0 &&
+		    !req->target->done) {
+			/*
+			 * The plugin failed the output of the command (or of
+			 * the whole shell): the next Receive gets the
+			 * plugin's error as a fault, after whatever output
+			 * came before it.
+			 */
+			req->target->receive_req = NULL;
+			req->target->done = true;
+			req->target->error = error;
+			req->target->error_msg = wrm_strdup0(msg);
+			target_notify(req->target, true);
+		} else if (req->target != NULL) {
 			req->target->receive_req = NULL;
 			if (!req->target->done) {
 				/* Finished without DONE: report DONE now. */

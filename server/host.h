@@ -52,6 +52,8 @@ struct htarget {
 	bool done_delivered;		/* DONE committed to a client */
 	uint32_t exit_code;
 	uint32_t done_flags;
+	uint32_t error;			/* the plugin failed the command */
+	char *error_msg;
 	bool paused;			/* plugin was told FULL */
 	bool notify_pending;
 	struct wrm_watch *notify_timer;

@@ -244,13 +244,15 @@ pull_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 	struct wrm_op *op = pc->op;
 	struct wrm_shell *sh;
 	struct wrm_command *cmd = NULL;
-	uint32_t err = wrm_hreply_error(m, NULL);
+	char *msg = NULL;
+	uint32_t err = wrm_hreply_error(m, &msg);
 	bool has_data = wrm_hmsg_get(m, HT_STATE) != NULL;
 
 	(void)h;
 	if (!wrm_op_host_reply_begin(op)) {
 		if (has_data)
 			rollback(pc->shell_id, pc->cmd_id, pc->delivery);
+		free(msg);
 		pull_ctx_free(pc);
 		return;
 	}
@@ -265,6 +267,17 @@ pull_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 	} else if (err == HOST_DIED_CODE || sh == NULL) {
 		wrm_op_fault_id(op, sh != NULL ? WRM_FAULT_SHELL_BROKEN :
 		    WRM_FAULT_INVALID_SELECTORS);
+	} else if (err != 0 && err != WRM_ERROR_INVALID_SELECTORS) {
+		/*
+		 * The plugin failed the command (its error, as a fault) or
+		 * the shell's own output (the shell is broken).
+		 */
+		if (cmd != NULL)
+			cmd->state = WRM_CMD_DONE;
+		else if (pc->cmd_id == NULL)
+			wrm_shell_broken(sh);
+		wrm_op_fault_msg(op, wrm_fault_for_code(err), err,
+		    msg != NULL && *msg != '\0' ? msg : NULL);
 	} else if (err != 0 || (pc->cmd_id != NULL && cmd == NULL)) {
 		wrm_op_fault_id(op, WRM_FAULT_INVALID_COMMAND);
 	} else if (has_data) {
@@ -283,6 +296,7 @@ pull_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 	} else {
 		park(op, sh, cmd);
 	}
+	free(msg);
 	pull_ctx_free(pc);
 }
 

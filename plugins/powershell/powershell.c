@@ -82,6 +82,7 @@ struct ps_cmd {
 	bool done;		/* PIPELINE_STATE seen */
 	bool released;
 	bool pending;		/* last output was a host call */
+	bool void_call;		/* the host call going out needs no answer */
 	struct ps_cmd *next;
 };
 
@@ -117,6 +118,7 @@ struct ps_shell {
 	struct dedup *dedup;
 	bool closing;
 	bool exited;
+	bool broken;		/* pwsh exited without being asked to */
 	bool pool_pending;
 	struct wrm_watch *close_timer;
 	uint8_t *server_capability;	/* cached for Connect */
@@ -456,6 +458,55 @@ cmd_finish(struct ps_cmd *c)
 
 static void close_done(void *arg, int err);
 
+/* Answer the pool's Receive with what it holds (pwsh is gone). */
+static void
+cmd_finish_pool(struct ps_shell *sh)
+{
+	struct wrm_request *req = sh->recv;
+
+	sh->recv = NULL;
+	if (req != NULL)
+		host->operation_complete(req, WRM_OK, NULL, NULL, 0);
+}
+
+/*
+ * A pipeline's Receive once pwsh is gone: finished if the pipeline was
+ * (or pwsh was closed on purpose), a fault if pwsh died under it.
+ */
+static void
+cmd_after_exit(struct ps_cmd *c)
+{
+	struct wrm_request *req = c->recv;
+
+	if (c->done || !c->sh->broken) {
+		cmd_finish(c);
+		return;
+	}
+	c->recv = NULL;
+	host->operation_complete(req, WRM_ERROR_PLUGIN_FAILED, "The "
+	    "PowerShell process of this shell ended unexpectedly; the "
+	    "pipeline did not finish. ", NULL, 0);
+}
+
+/*
+ * Whether a host call is one PowerShell makes without waiting for an
+ * answer (its call id "ci" is -100, as for WriteLine or WriteProgress).
+ */
+static bool
+host_call_is_void(const struct psrp_frag *f)
+{
+	struct psrp_msg_hdr h;
+	char *ci;
+	bool v;
+
+	if (!psrp_msg_header(f, &h))
+		return false;
+	ci = psrp_clixml_value(h.data, h.data_len, "I64", "ci");
+	v = ci != NULL && strcmp(ci, "-100") == 0;
+	free(ci);
+	return v;
+}
+
 /* One Data line of pwsh output for a pipeline. */
 static void
 pipeline_output(struct ps_shell *sh, struct ps_cmd *c, const uint8_t *p,
@@ -469,10 +520,13 @@ pipeline_output(struct ps_shell *sh, struct ps_cmd *c, const uint8_t *p,
 	while (psrp_frag_next(&p, &n, &f, &bad)) {
 		type = outbound_type(sh, &f);
 		st = WRM_COMMAND_STATE_NONE;
+		if (type == PSRP_PIPELINE_HOST_CALL && (f.flags & PSRP_START))
+			c->void_call = host_call_is_void(&f);
 		if (type == PSRP_PIPELINE_STATE && (f.flags & PSRP_END)) {
 			st = WRM_COMMAND_STATE_DONE;
 		} else if (type == PSRP_PIPELINE_HOST_CALL &&
-		    (f.flags & PSRP_END)) {
+		    (f.flags & PSRP_END) && !c->void_call) {
+			/* Pending only for calls the pipeline waits on. */
 			st = WRM_COMMAND_STATE_PENDING;
 			c->pending = true;
 		} else if (c->pending) {
@@ -506,6 +560,13 @@ pool_output(struct ps_shell *sh, const uint8_t *p, size_t n)
 
 	while (psrp_frag_next(&p, &n, &f, &bad)) {
 		type = outbound_type(sh, &f);
+		/*
+		 * pwsh runs -wd as a pipeline of its own and reports its end
+		 * on the pool lane; no client asked for it and Windows never
+		 * sends one there.
+		 */
+		if (type == PSRP_PIPELINE_STATE)
+			continue;
 		cache_pool_message(sh, &f, type);
 		if (sh->recv == NULL) {
 			if (sh->early_bytes + f.raw_len <= MAX_EARLY_OUTPUT)
@@ -553,9 +614,10 @@ on_pwsh_exited(void *arg, int status, const char *stderr_tail)
 		    "%.300s", (long)pwsh_pid(sh->pw), WIFEXITED(status) ?
 		    WEXITSTATUS(status) : 128 + WTERMSIG(status),
 		    stderr_tail != NULL ? stderr_tail : "");
+	sh->broken = !expected;
 	for (c = sh->cmds; c != NULL; c = c->next)
 		if (c->recv != NULL)
-			cmd_finish(c);
+			cmd_after_exit(c);
 	sh->recv = NULL;
 	if (req == NULL)
 		return;
@@ -803,6 +865,29 @@ take_spare(struct ps_plugin *p, const struct wrm_request *req,
 	return sh;
 }
 
+/*
+ * Whether creationXml is whole fragments that end every message they
+ * start, with an INIT_RUNSPACEPOOL among them: pwsh would wait for ever
+ * on a cut one.
+ */
+static bool
+creation_complete(const uint8_t *p, size_t n)
+{
+	struct psrp_frag f;
+	struct psrp_msg_hdr h;
+	bool bad, init = false, open_msg = false;
+
+	if (!psrp_frags_whole(p, n))
+		return false;
+	while (psrp_frag_next(&p, &n, &f, &bad)) {
+		if ((f.flags & PSRP_START) && psrp_msg_header(&f, &h) &&
+		    h.type == PSRP_INIT_RUNSPACEPOOL)
+			init = true;
+		open_msg = !(f.flags & PSRP_END);
+	}
+	return init && !open_msg;
+}
+
 static void
 ps_shell(void *ctx, struct wrm_request *req,
     const struct wrm_shell_startup *info)
@@ -824,6 +909,12 @@ ps_shell(void *ctx, struct wrm_request *req,
 		host->operation_complete(req, WRM_ERROR_INVALID_PARAMETER,
 		    "creationXml must start with a SESSION_CAPABILITY "
 		    "message. ", NULL, 0);
+		return;
+	}
+	if (!creation_complete(info->inbound, info->inbound_len)) {
+		host->operation_complete(req, WRM_ERROR_INVALID_PARAMETER,
+		    "creationXml must hold whole SESSION_CAPABILITY and "
+		    "INIT_RUNSPACEPOOL messages. ", NULL, 0);
 		return;
 	}
 	if (p->refusal != NULL) {
@@ -1163,6 +1254,13 @@ ps_send(void *ctx, struct wrm_request *req, void *shell_ctx, void *cmd_ctx,
 		    "The PowerShell process is gone. ", NULL, 0);
 		return;
 	}
+	/* All or nothing: a cut fragment would desynchronise pwsh. */
+	if (!psrp_frags_whole(data, len)) {
+		host->operation_complete(req, WRM_ERROR_INVALID_PARAMETER,
+		    "The Send data is not a sequence of whole PSRP "
+		    "fragments. ", NULL, 0);
+		return;
+	}
 	if ((o = calloc(1, sizeof(*o))) == NULL) {
 		host->operation_complete(req, WRM_ERROR_NOT_ENOUGH_MEMORY,
 		    NULL, NULL, 0);
@@ -1229,17 +1327,30 @@ ps_receive(void *ctx, struct wrm_request *req, void *shell_ctx,
 	if (c == NULL) {
 		if (sh->recv != NULL)
 			return;		/* resumed after FULL */
+		if (sh->broken && sh->early == NULL) {
+			host->operation_complete(req, WRM_ERROR_PLUGIN_FAILED,
+			    "The PowerShell process of this shell ended "
+			    "unexpectedly. ", NULL, 0);
+			return;
+		}
 		sh->recv = req;
 		flush_early(req, &sh->early, &sh->early_tail,
 		    &sh->early_bytes);
+		if (sh->exited)
+			cmd_finish_pool(sh);
 		return;
 	}
 	if (c->recv != NULL)
 		return;
 	c->recv = req;
-	flush_early(req, &c->early, &c->early_tail, &c->early_bytes);
+	if (c->early != NULL) {
+		flush_early(req, &c->early, &c->early_tail, &c->early_bytes);
+		if (c->done || sh->exited)
+			cmd_finish(c);
+		return;
+	}
 	if (c->done || sh->exited)
-		cmd_finish(c);
+		cmd_after_exit(c);
 }
 
 /* ---- signal ---- */

@@ -37,6 +37,19 @@ psrp_frag_next(const uint8_t **p, size_t *left, struct psrp_frag *f,
 }
 
 bool
+psrp_frags_whole(const uint8_t *p, size_t len)
+{
+	struct psrp_frag f;
+	bool bad;
+
+	if (len == 0)
+		return false;
+	while (psrp_frag_next(&p, &len, &f, &bad))
+		;
+	return !bad;
+}
+
+bool
 psrp_msg_header(const struct psrp_frag *f, struct psrp_msg_hdr *h)
 {
 	if (!(f->flags & PSRP_START) || f->fragment_id != 0 ||

@@ -75,6 +75,8 @@ struct psrp_msg_hdr {
 /* Take one fragment from *p; false at the end or on a malformed one. */
 bool psrp_frag_next(const uint8_t **p, size_t *left, struct psrp_frag *f,
     bool *bad);
+/* Whether p holds one or more whole fragments and nothing else. */
+bool psrp_frags_whole(const uint8_t *p, size_t len);
 /* Read the message header at the start of a Start fragment's blob. */
 bool psrp_msg_header(const struct psrp_frag *f, struct psrp_msg_hdr *h);
 bool psrp_guid_is_zero(const uint8_t g[16]);

@@ -307,18 +307,50 @@ on_ack(struct pwsh *p, const char *elem, const char *guid)
 	lane_kick(p, l);
 }
 
+/* Offset of the last packet start tag in line, 0 if none or at 0. */
+static size_t
+packet_start(const char *line, size_t len)
+{
+	static const char *const tags[] = { "<Data ", "<DataAck ",
+	    "<CommandAck ", "<SignalAck ", "<CloseAck ", NULL };
+	size_t i, t;
+
+	for (i = len; i-- > 0;) {
+		if (line[i] != '<')
+			continue;
+		for (t = 0; tags[t] != NULL; t++)
+			if (len - i >= strlen(tags[t]) &&
+			    strncmp(line + i, tags[t], strlen(tags[t])) == 0)
+				return i;
+	}
+	return 0;
+}
+
 static void
 on_line(struct pwsh *p, char *line, size_t len)
 {
 	char guid[37], elem[16];
 	const char *gt, *end;
 	uint8_t *data;
-	size_t dl, i;
+	size_t dl, i, start;
 
 	if (len >= 3 && (uint8_t)line[0] == 0xef && (uint8_t)line[1] == 0xbb &&
 	    (uint8_t)line[2] == 0xbf) {
 		line += 3;
 		len -= 3;
+	}
+	/*
+	 * pwsh writes each packet as one whole line, but something else in
+	 * the process (a child writing to the same stdout without a newline)
+	 * may have written before it: the packet is what starts at the last
+	 * packet tag.
+	 */
+	if ((start = packet_start(line, len)) > 0) {
+		if (p->junk_lines++ < 20)
+			p->host->log(LOG_WARNING, "powershell: ignored %zu "
+			    "bytes pwsh wrote before a protocol packet", start);
+		line += start;
+		len -= start;
 	}
 	for (i = 0; i < sizeof(elem) - 1 && i + 1 < len && line[i + 1] != ' ' &&
 	    line[i + 1] != '>' && line[i + 1] != '/'; i++)
@@ -459,6 +491,11 @@ on_exit_status(pid_t pid, int status, void *arg)
 	(void)pid;
 	p->reaped = true;
 	p->status = status;
+	/*
+	 * pwsh may be a launcher whose child (dotnet) holds the pipes: what
+	 * is left of its process group goes with it, so that stdout ends.
+	 */
+	kill(-p->pid, SIGKILL);
 	if (p->freed_pending) {
 		close_fd(p, &p->out_fd, &p->out_w);
 		close_fd(p, &p->err_fd, &p->err_w);
