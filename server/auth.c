@@ -781,7 +781,12 @@ gss_run(void *arg)
 	wrm_gss_accept(&j->conn->gss, j->token, j->cbt, j->cbt_len, &j->step);
 }
 
-/* "DOMAIN\user" and "user@REALM" name the account "user". */
+/*
+ * The account a GSSAPI name maps to: what gss_localname says (for
+ * Kerberos, krb5_aname_to_localname: auth_to_local rules, or the first
+ * component of a principal of the default realm).  A Kerberos principal
+ * it cannot map has no account; an NTLM "DOMAIN\user" names "user".
+ */
 static char *
 account_of(const struct wrm_gss_step *st)
 {
@@ -789,9 +794,21 @@ account_of(const struct wrm_gss_step *st)
 
 	if (st->local_name != NULL && *st->local_name)
 		return strdup(st->local_name);
-	if (p == NULL)
+	if (p == NULL || !st->is_ntlm)
 		return NULL;
 	return local_name(p);
+}
+
+/* User mode: whether name is in winrmd's user table. */
+static bool
+user_known(const char *name)
+{
+	char *hash = NULL;
+	bool ok = D.store != NULL &&
+	    wrm_store_user_get_hash(D.store, name, &hash) == 0;
+
+	free(hash);
+	return ok;
 }
 
 static void
@@ -807,7 +824,10 @@ gss_complete(struct gss_job *j)
 	    strcasecmp(D.conf->auth.cbt_hardening_level, "Strict") == 0)
 		why = "no channel binding (CbtHardeningLevel Strict)";
 	else if (account == NULL)
-		why = "no account name in the credentials";
+		why = st->is_ntlm ? "no account name in the credentials" :
+		    "no local account for this principal (auth_to_local)";
+	else if (D.user_mode && !user_known(account))
+		why = "not a winrmd user";
 	else if (map_identity(&c->who, account, strcmp(j->scheme,
 	    "Kerberos") == 0 ? "Kerberos" : "Negotiate") != 0)
 		why = "no such local account";

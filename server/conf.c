@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <glob.h>
+#include <gnutls/gnutls.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -612,6 +613,18 @@ wrm_conf_check(struct wrm_conf *conf)
 			    "be HTTP or HTTPS", l->name);
 		if (l->port > 65535)
 			wrm_conf_add_error(conf, "Listener %s: bad Port", l->name);
+		if (strcasecmp(l->transport, "HTTPS") == 0) {
+			gnutls_priority_t prio;
+			const char *at = NULL;
+
+			if (gnutls_priority_init(&prio, l->tls_priorities,
+			    &at) < 0)
+				wrm_conf_add_error(conf, "Listener %s: bad "
+				    "TlsPriorities at \"%.40s\"", l->name,
+				    at != NULL ? at : l->tls_priorities);
+			else
+				gnutls_priority_deinit(prio);
+		}
 		if (strcasecmp(l->transport, "HTTPS") == 0 && l->enabled &&
 		    (l->certificate_file[0] == '\0' || l->key_file[0] == '\0'))
 			wrm_conf_add_error(conf, "Listener %s: HTTPS needs "

@@ -370,6 +370,18 @@ ensure_user(struct wrm_lab *lab)
 	return r;
 }
 
+/* Nonzero when the lab CA's key is missing. */
+static int
+stat_key(const struct wrm_lab *lab)
+{
+	struct stat sb;
+	char *p = path_in(lab->dir, "ca-key.pem");
+	int r = p == NULL || stat(p, &sb) != 0;
+
+	free(p);
+	return r;
+}
+
 int
 wrm_lab_prepare(struct wrm_lab *lab)
 {
@@ -397,7 +409,8 @@ wrm_lab_prepare(struct wrm_lab *lab)
 		error_fr(r, "lab: cannot set up the lab user");
 		return r;
 	}
-	if (stat(lab->ca, &sb) != 0 || stat(lab->cert, &sb) != 0 ||
+	if ((r = stat_key(lab)) != 0 ||
+	    stat(lab->ca, &sb) != 0 || stat(lab->cert, &sb) != 0 ||
 	    stat(lab->key, &sb) != 0 || stat(lab->client_cert, &sb) != 0 ||
 	    stat(lab->client_key, &sb) != 0 || stat(lab->certmap, &sb) != 0) {
 		if ((r = make_certs(lab)) != 0) {

@@ -191,6 +191,31 @@ def test_kerberos_wrong_service_principal(krb_lab, kdc):
     assert shells(lab) == []
 
 
+def test_kerberos_principal_without_winrmd_user(lab_factory, kdc, tmp_path):
+    """User mode: a principal the KDC vouches for is still refused when
+    its account is not in winrmd's user table."""
+    import base64
+
+    import gssapi
+    ccache = str(tmp_path / "someone-ccache")
+    kdc.kinit("someone", "Someone-Passw0rd", ccache=ccache)
+    creds = gssapi.Credentials(usage="initiate",
+                               store={"ccache": "FILE:" + ccache})
+    ctx = gssapi.SecurityContext(
+        name=gssapi.Name("HTTP@localhost",
+                         gssapi.NameType.hostbased_service),
+        mech=gssapi.MechType.kerberos, creds=creds, usage="initiate")
+    lab = lab_factory(args=["-o", "Service/Auth.Keytab=" + kdc.keytab],
+                      env=kdc.env)
+    r = requests.post(lab.http_url, data=b"", timeout=30, headers={
+        "Authorization": "Kerberos " + base64.b64encode(
+            ctx.step()).decode(),
+        "Content-Type": "application/soap+xml;charset=UTF-8"})
+    assert r.status_code == 401
+    assert "reason=\"not a winrmd user\"" in lab.log()
+    assert "AUTH_OK" not in lab.log()
+
+
 def test_kerberos_expired_ticket(lab_factory, kdc, tmp_path):
     """An AP-REQ made while the ticket was valid and presented after it
     expired is refused by the service (clock skew allowance: 1 s)."""
