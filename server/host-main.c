@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "host-pam.h"
 #include "host.h"
 #include "log.h"
 #include "misc.h"
@@ -282,11 +283,12 @@ main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'U' },
 		{ "uid", required_argument, NULL, 'I' },
 		{ "gid", required_argument, NULL, 'G' },
+		{ "pam-service", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum wrm_log_level level = WRM_LOG_INFO;
 	bool use_syslog = false;
-	const char *as_user = NULL;
+	const char *as_user = NULL, *pam_service = NULL;
 	uint64_t as_uid = UINT64_MAX, as_gid = UINT64_MAX;
 	int ch, lv;
 	uint64_t v;
@@ -322,6 +324,9 @@ main(int argc, char **argv)
 			if (wrm_parse_u64(optarg, &as_gid) != 0)
 				usage();
 			break;
+		case 'P':
+			pam_service = optarg;
+			break;
 		case 'c':
 			wrm_log_init("winrmd-host", WRM_LOG_ERROR, false);
 			return check_plugin(optarg);
@@ -333,8 +338,15 @@ main(int argc, char **argv)
 	    as_gid == UINT64_MAX)))
 		usage();
 	wrm_log_init("winrmd-host", level, use_syslog);
-	if (as_user != NULL)
+	if (as_user != NULL && pam_service != NULL && geteuid() == 0 &&
+	    host_pam_session(pam_service, as_user, listen_fd) != 0)
+		exit(3);
+	if (as_user != NULL) {
 		drop_privileges(as_user, (uid_t)as_uid, (gid_t)as_gid);
+		/* Credentials changed: ask again to go with the PAM parent. */
+		if (pam_service != NULL)
+			prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	}
 	if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) != 0)
 		fatal("control socket fd %d: %s", listen_fd, strerror(errno));
 	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);

@@ -399,6 +399,7 @@ host_start(struct wrm_host **h_r, const char *local_user)
 		as.uid = pw->pw_uid;
 		as.gid = pw->pw_gid;
 		as.env = env;
+		as.pam_service = D.conf->service.pam_service;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		env_free(env);

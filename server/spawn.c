@@ -90,6 +90,10 @@ wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
 		argv[i++] = asuid;
 		argv[i++] = (char *)"--gid";
 		argv[i++] = asgid;
+		if (as->pam_service != NULL && *as->pam_service) {
+			argv[i++] = (char *)"--pam-service";
+			argv[i++] = (char *)as->pam_service;
+		}
 	}
 	argv[i] = NULL;
 	posix_spawn_file_actions_init(&fa);

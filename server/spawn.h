@@ -20,6 +20,7 @@ struct wrm_spawn_as {
 	uid_t uid;
 	gid_t gid;
 	char *const *env;	/* the account's environment */
+	const char *pam_service;	/* account check and session, or NULL */
 };
 
 /*

@@ -15,6 +15,9 @@ from winrm.exceptions import InvalidCredentialsError, WinRMError
 PAMW = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
 NSSW = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
 MATRIX = "/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so"
+# Linux-PAM's own pam_env (libpam-modules), as the session module whose
+# effect a shell can see.
+PAM_ENV = "/usr/lib/x86_64-linux-gnu/security/pam_env.so"
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="system mode needs root"),
@@ -47,15 +50,23 @@ def system_lab_factory(lab_factory, tmp_path, homes):
     (tmp_path / "group").write_text(
         "root:x:0:\nalice:x:4242:\nbob:x:4243:\ncarol:x:4244:\n"
         "winrmd-users:x:5000:alice,carol\noperators:x:5001:alice\n")
-    pam = tmp_path / "pam.d"
-    pam.mkdir()
-    passdb = tmp_path / "passdb"
+    # pam_wrapper reaches the shells' commands too (LD_PRELOAD), which
+    # run as the users: its files must be readable by them.
+    pamroot = homes / "pam"
+    pamroot.mkdir(mode=0o755)
+    pam = pamroot / "pam.d"
+    pam.mkdir(mode=0o755)
+    passdb = pamroot / "passdb"
     passdb.write_text("alice:Alice-Passw0rd:winrmd\n"
                       "bob:Bob-Passw0rd:winrmd\n"
                       "carol:Carol-Passw0rd:winrmd\n")
+    envfile = pamroot / "session-env"
+    envfile.write_text("WINRMD_PAM_SESSION=opened\n")
     (pam / "winrmd").write_text(
         f"auth required {MATRIX} passdb={passdb}\n"
-        f"account required {MATRIX} passdb={passdb}\n")
+        f"account required {MATRIX} passdb={passdb}\n"
+        f"session required {PAM_ENV} envfile={envfile} "
+        f"conffile=/dev/null readenv=1\n")
     env = dict(LD_PRELOAD=f"{PAMW} {NSSW}", PAM_WRAPPER="1",
                PAM_WRAPPER_SERVICE_DIR=str(pam),
                NSS_WRAPPER_PASSWD=str(tmp_path / "passwd"),
@@ -71,6 +82,7 @@ def system_lab_factory(lab_factory, tmp_path, homes):
             "-o", "Service.UserMode=false",
             "-o", "Service.MaxAuthFailures=5",
             "-o", "Service.HostPassEnvironment=LANG LD_PRELOAD "
+                  "PAM_WRAPPER PAM_WRAPPER_SERVICE_DIR "
                   "NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP "
                   "NSS_WRAPPER_DISABLE_DEEPBIND ASAN_OPTIONS UBSAN_OPTIONS"],
             env=env, config_lines=config_lines)
@@ -103,6 +115,14 @@ def test_shell_runs_as_the_authenticated_user(system_lab, homes):
     assert env == f"{homes}/alice alice"
     assert cwd == f"{homes}/alice"
     assert "AUTH_OK scheme=Basic user=alice" in system_lab.log()
+
+
+def test_pam_session_for_the_shell(system_lab):
+    """The host opens a PAM session for the account (what the session
+    modules set reaches the shell) and closes it when the shell ends."""
+    out, err, code = run(system_lab, "alice", "Alice-Passw0rd",
+                         "echo $WINRMD_PAM_SESSION; id -u")
+    assert out.split() == ["opened", "4242"], (out, err)
 
 
 def test_pam_wrong_password(system_lab):
