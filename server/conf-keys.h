@@ -44,7 +44,7 @@
 	X(allow_groups, "AllowGroups", LIST, "winrmd-users", \
 	    "Groups whose members may connect (root always may; user mode: all)") \
 	X(pam_service, "PamService", STR, "winrmd", \
-	    "PAM service for Basic authentication and sessions (system mode)") \
+	    "PAM service: Basic passwords, and each shell's account check and session (system mode)") \
 	X(host_pass_environment, "HostPassEnvironment", LIST, "LANG LC_ALL TZ", \
 	    "Variables passed from the daemon's environment to system-mode shells") \
 	X(max_auth_failures, "MaxAuthFailures", U64, "10", \
