@@ -150,6 +150,12 @@ on_msg(struct wrm_hconn *c, const struct wrm_hmsg *m, void *arg)
 	case HM_CONNECT:
 		host_on_connect(m);
 		break;
+	case HM_DISCONNECT:
+		host_on_buffering(m, true);
+		break;
+	case HM_RECONNECT:
+		host_on_buffering(m, false);
+		break;
 	case HM_SHUTDOWN:
 		host_reply(m->reqid, 0, NULL, NULL, 0);
 		host_shutdown_all(WRM_SHUTDOWN_DAEMON);

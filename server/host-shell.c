@@ -50,6 +50,7 @@ static struct child_watch *child_watches;
 static void complete_req(struct hreq *req, uint32_t error, const char *msg,
     const uint8_t *data, size_t len);
 static void target_notify(struct htarget *t, bool now);
+static void set_drop(struct hshell *sh, bool drop);
 static void cmd_try_release(struct hcmd *cmd);
 static void shell_try_finish_delete(struct hshell *sh);
 
@@ -249,6 +250,38 @@ target_append(struct htarget *t, struct hchunk *c)
 #define CHUNK_STATE_SHIFT	8
 #define CHUNK_STATE(c)		(((c)->flags >> CHUNK_STATE_SHIFT) & 0xff)
 
+/*
+ * BufferMode Drop: make room by discarding the oldest ordinary output,
+ * never a chunk that carries a state change or that the plugin marked
+ * WRM_RESULT_NO_DROP (PowerShell's state, host call and key messages).
+ */
+static void
+drop_oldest(struct htarget *t)
+{
+	struct hchunk *c, *prev = NULL, *next;
+
+	for (c = t->head; c != NULL && t->bytes > host_buffer_limit;
+	    c = next) {
+		next = c->next;
+		if ((c->flags & WRM_RESULT_NO_DROP) ||
+		    CHUNK_STATE(c) == WRM_COMMAND_STATE_DONE ||
+		    CHUNK_STATE(c) == WRM_COMMAND_STATE_PENDING) {
+			prev = c;
+			continue;
+		}
+		if (prev != NULL)
+			prev->next = next;
+		else
+			t->head = next;
+		if (t->tail == c)
+			t->tail = prev;
+		t->bytes -= c->len;
+		c->next = NULL;
+		chunks_free(c);
+		t->dropped++;
+	}
+}
+
 static int
 result_on_loop(struct hreq *req, struct hchunk *c, enum wrm_command_state state,
     uint32_t exit_code)
@@ -275,7 +308,9 @@ result_on_loop(struct hreq *req, struct hchunk *c, enum wrm_command_state state,
 	}
 	target_append(t, c);
 	target_notify(t, t->done || (c->flags & WRM_RESULT_ATOMIC));
-	if (t->bytes > host_buffer_limit) {
+	if (t->bytes > host_buffer_limit && t->drop)
+		drop_oldest(t);
+	if (t->bytes > host_buffer_limit && !t->drop) {
 		t->paused = true;
 		return WRM_RECEIVE_FULL;
 	}
@@ -1345,7 +1380,59 @@ host_on_delete(const struct wrm_hmsg *m)
 void
 host_on_connect(const struct wrm_hmsg *m)
 {
-	host_reply(m->reqid, WRM_ERROR_NOT_SUPPORTED, NULL, NULL, 0);
+	const struct wrm_hfield *d = wrm_hmsg_get(m, HT_DATA);
+	struct hshell *sh;
+	struct hcmd *cmd;
+	struct hreq *req;
+
+	msg_target(m, &sh, &cmd);
+	if (sh == NULL) {
+		host_reply(m->reqid, WRM_ERROR_INVALID_SELECTORS, NULL, NULL, 0);
+		return;
+	}
+	if (plugin.p->connect == NULL) {
+		host_reply(m->reqid, WRM_ERROR_NOT_SUPPORTED, "This session "
+		    "configuration does not support connecting to a "
+		    "disconnected shell from another client. ", NULL, 0);
+		return;
+	}
+	if ((req = req_new(HREQ_CONNECT, m->reqid, sh, cmd)) == NULL) {
+		host_reply(m->reqid, WRM_ERROR_NOT_ENOUGH_MEMORY, NULL, NULL, 0);
+		return;
+	}
+	req_options(req, m);
+	/* A new client: Drop no longer applies, output flows again. */
+	set_drop(sh, false);
+	if (d != NULL && d->len > 0 && (req->data = malloc(d->len)) != NULL) {
+		memcpy(req->data, d->p, d->len);
+		req->len = d->len;
+	}
+	plugin.p->connect(plugin_ctx, &req->pub, sh->ctx,
+	    cmd != NULL ? cmd->ctx : NULL, req->data, req->len);
+}
+
+static void
+set_drop(struct hshell *sh, bool drop)
+{
+	struct hcmd *c;
+
+	sh->out.drop = drop;
+	for (c = sh->cmds; c != NULL; c = c->next)
+		c->out.drop = drop;
+}
+
+void
+host_on_buffering(const struct wrm_hmsg *m, bool disconnected)
+{
+	struct hshell *sh;
+	struct hcmd *cmd;
+	char *mode = wrm_hmsg_str(m, HT_NAME);
+
+	msg_target(m, &sh, &cmd);
+	if (sh != NULL)
+		set_drop(sh, disconnected && mode != NULL &&
+		    strcasecmp(mode, "Drop") == 0);
+	free(mode);
 }
 
 size_t

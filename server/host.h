@@ -55,6 +55,8 @@ struct htarget {
 	uint32_t error;			/* the plugin failed the command */
 	char *error_msg;
 	bool paused;			/* plugin was told FULL */
+	bool drop;			/* BufferMode Drop while disconnected */
+	uint64_t dropped;		/* chunks discarded by Drop */
 	bool notify_pending;
 	struct wrm_watch *notify_timer;
 	struct hreq *receive_req;	/* the plugin's RECEIVE request */
@@ -128,6 +130,8 @@ void host_on_pull(const struct wrm_hmsg *m);
 void host_on_signal(const struct wrm_hmsg *m);
 void host_on_delete(const struct wrm_hmsg *m);
 void host_on_connect(const struct wrm_hmsg *m);
+/* HM_DISCONNECT / HM_RECONNECT: the shell's buffering rule. */
+void host_on_buffering(const struct wrm_hmsg *m, bool disconnected);
 void host_on_commit(const struct wrm_hmsg *m, bool commit);
 size_t host_shell_count(void);
 void host_shutdown_all(enum wrm_shutdown_reason reason);

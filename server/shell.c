@@ -141,6 +141,69 @@ wrm_shell_touch(struct wrm_shell *sh)
 	sh->last_activity = wrm_now_ms();
 }
 
+uint64_t
+wrm_shell_clamp_idle(const struct wrm_shell *sh, uint64_t ms)
+{
+	if (ms < D.conf->service.min_idle_timeout_ms)
+		ms = D.conf->service.min_idle_timeout_ms;
+	if (sh->max_idle_timeout_ms != 0 && ms > sh->max_idle_timeout_ms)
+		ms = sh->max_idle_timeout_ms;
+	return ms;
+}
+
+/* A client is waiting on it (a parked Receive): not idle. */
+static bool
+shell_waited_on(const struct wrm_shell *sh)
+{
+	const struct wrm_command *c;
+
+	if (sh->parked != NULL)
+		return true;
+	for (c = sh->cmds; c != NULL; c = c->next)
+		if (c->parked != NULL)
+			return true;
+	return false;
+}
+
+static struct wrm_timer *sweep_timer;
+
+/*
+ * Idle shells: a disconnected one past its IdleTimeOut is deleted; a
+ * connected one whose client stopped polling for IdleTimeOut is deleted
+ * too when it is a WinRS shell (as Windows deletes idle shells) and is
+ * disconnected when it is a PowerShell one (as Windows does: its client
+ * can connect again until the IdleTimeOut passes once more).
+ */
+static void
+sweep(void *arg)
+{
+	struct wrm_shell *sh, *next;
+	uint64_t now = wrm_now_ms();
+
+	(void)arg;
+	sweep_timer = NULL;
+	for (sh = shells; sh != NULL; sh = next) {
+		next = sh->next;
+		if ((sh->state != WRM_SHELL_CONNECTED &&
+		    sh->state != WRM_SHELL_DISCONNECTED) ||
+		    shell_waited_on(sh) ||
+		    now - sh->last_activity < sh->idle_timeout_ms)
+			continue;
+		if (sh->state == WRM_SHELL_DISCONNECTED || sh->is_winrs)
+			wrm_shell_expire(sh, "idle");
+		else
+			wrm_shell_disconnected(sh, "idle");
+	}
+	wrm_timer_add(D.loop, 1000, sweep, NULL, &sweep_timer);
+}
+
+void
+wrm_shells_start_sweep(void)
+{
+	if (sweep_timer == NULL)
+		wrm_timer_add(D.loop, 1000, sweep, NULL, &sweep_timer);
+}
+
 uint32_t
 wrm_hreply_error(const struct wrm_hmsg *m, char **message_r)
 {
@@ -516,8 +579,8 @@ wrm_shell_broken(struct wrm_shell *sh)
 		wrm_store_shell_del(D.store, sh->id);
 }
 
-static void
-store_shell(struct wrm_shell *sh)
+void
+wrm_shell_store(struct wrm_shell *sh)
 {
 	struct wrm_store_shell row;
 
@@ -532,7 +595,9 @@ store_shell(struct wrm_shell *sh)
 	row.resource_uri = sh->resource_uri;
 	row.state = (char *)wrm_shell_state_name(sh->state);
 	row.created = sh->created;
-	row.last_activity = wrm_wall_ms();
+	/* Wall time of the last activity, for expiry across restarts. */
+	row.last_activity = wrm_wall_ms() - (int64_t)(wrm_now_ms() -
+	    sh->last_activity);
 	row.idle_timeout_ms = sh->idle_timeout_ms;
 	row.max_idle_timeout_ms = sh->max_idle_timeout_ms;
 	row.buffer_mode = sh->buffer_mode;
@@ -579,7 +644,7 @@ create_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 		    wrm_conf_session_by_name(D.conf, cc->sh->config);
 
 		cc->sh->state = WRM_SHELL_CONNECTED;
-		store_shell(cc->sh);
+		wrm_shell_store(cc->sh);
 		if (sc != NULL && sc->warm_pool_size > 0)
 			warm_refill(cc->sh, sc);
 		wrm_audit("SHELL_CREATE", "shell=%s user=%s client=%s config=%s "
@@ -593,6 +658,25 @@ create_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 	free(cc);
 }
 
+int
+wrm_put_request_options(struct wrm_buf *b, const struct wrm_op *op)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < op->soap.n_options; i++) {
+		r = wrm_hmsg_put_str(b, HT_OPT_NAME, op->soap.options[i].name);
+		if (r == 0)
+			r = wrm_hmsg_put_str(b, HT_OPT_VALUE,
+			    op->soap.options[i].value ?
+			    op->soap.options[i].value : "");
+		if (r == 0)
+			r = wrm_hmsg_put_u64(b, HT_OPT_MC,
+			    op->soap.options[i].must_comply);
+	}
+	return r;
+}
+
 static void
 put_env_and_opts(struct wrm_buf *b, struct wrm_op *op, struct wrm_shell *sh,
     const struct wrm_session_conf *sc)
@@ -603,12 +687,7 @@ put_env_and_opts(struct wrm_buf *b, struct wrm_op *op, struct wrm_shell *sh,
 		wrm_hmsg_put_str(b, HT_ENV_NAME, sh->env[i].name);
 		wrm_hmsg_put_str(b, HT_ENV_VALUE, sh->env[i].value);
 	}
-	for (i = 0; i < op->soap.n_options; i++) {
-		wrm_hmsg_put_str(b, HT_OPT_NAME, op->soap.options[i].name);
-		wrm_hmsg_put_str(b, HT_OPT_VALUE, op->soap.options[i].value ?
-		    op->soap.options[i].value : "");
-		wrm_hmsg_put_u64(b, HT_OPT_MC, op->soap.options[i].must_comply);
-	}
+	wrm_put_request_options(b, op);
 	put_conf_options(b, sc);
 }
 
@@ -876,6 +955,19 @@ reap(pid_t *pids, size_t n)
 	return left;
 }
 
+static bool
+host_keeps_disconnected(const struct wrm_host *h)
+{
+	const struct wrm_shell *sh;
+
+	if (h->dead)
+		return false;
+	for (sh = shells; sh != NULL; sh = sh->next)
+		if (sh->host == h && sh->state == WRM_SHELL_DISCONNECTED)
+			return true;
+	return false;
+}
+
 /*
  * Daemon stop: ask every host to close its shells, give them two seconds
  * to exit, then terminate what is left, so that no host outlives the
@@ -892,6 +984,12 @@ wrm_hosts_shutdown(void)
 
 	wrm_warm_flush();
 	for (h = hosts; h != NULL; h = h->next) {
+		if (host_keeps_disconnected(h)) {
+			/* Disconnected sessions outlive the daemon. */
+			logit("host %ld keeps its disconnected shells",
+			    (long)h->pid);
+			continue;
+		}
 		if (h->pid > 0 && (np = realloc(pids, (n + 1) *
 		    sizeof(*pids))) != NULL) {
 			pids = np;
@@ -945,9 +1043,188 @@ is_host_process(pid_t pid)
 	return strstr(buf, "winrmd-host") != NULL;
 }
 
+/* ---- restart: shells recorded by an earlier run ---- */
+
+struct restore_ctx {
+	char *shell_id;
+};
+
 /*
- * At start: shells recorded by an earlier run.  Until re-attachment is
- * implemented their hosts are asked to exit and the rows removed.
+ * The host's snapshot (HELLO reply): the shell ids it serves, each
+ * followed by its command ids.  A shell the host no longer has is gone.
+ */
+static void
+restore_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
+{
+	struct restore_ctx *rc = arg;
+	struct wrm_shell *sh = wrm_shell_find(rc->shell_id);
+	struct wrm_command *c;
+	bool mine = false, found = false;
+	char *v;
+	size_t i;
+
+	(void)h;
+	if (sh == NULL)
+		goto out;
+	if (wrm_hreply_error(m, NULL) != 0) {
+		wrm_shell_broken(sh);
+		goto out;
+	}
+	for (i = 0; i < m->n; i++) {
+		if (m->f[i].tag == HT_SHELL_ID) {
+			v = wrm_hfield_str(&m->f[i]);
+			mine = v != NULL && strcasecmp(v, sh->id) == 0;
+			found |= mine;
+			free(v);
+		} else if (m->f[i].tag == HT_COMMAND_ID && mine) {
+			if ((c = calloc(1, sizeof(*c))) == NULL ||
+			    (c->id = wrm_hfield_str(&m->f[i])) == NULL) {
+				free(c);
+				continue;
+			}
+			c->state = WRM_CMD_RUNNING;
+			c->shell = sh;
+			c->next = sh->cmds;
+			sh->cmds = c;
+			sh->n_cmds++;
+		}
+	}
+	if (!found) {
+		wrm_audit("SHELL_EXPIRED", "shell=%s user=%s reason=\"its host "
+		    "no longer has it\"", sh->id, sh->owner);
+		if (D.store != NULL)
+			wrm_store_shell_del(D.store, sh->id);
+		sh->state = WRM_SHELL_CLOSING;
+		wrm_shell_free(sh);
+		goto out;
+	}
+	wrm_audit("SHELL_RESTORE", "shell=%s user=%s commands=%zu host_pid=%ld",
+	    sh->id, sh->owner, sh->n_cmds, (long)sh->host->pid);
+out:
+	free(rc->shell_id);
+	free(rc);
+}
+
+static struct wrm_host *
+host_by_pid(pid_t pid)
+{
+	struct wrm_host *h;
+
+	for (h = hosts; h != NULL; h = h->next)
+		if (h->pid == pid && !h->dead)
+			return h;
+	return NULL;
+}
+
+/* Connect to a host an earlier daemon started. */
+static struct wrm_host *
+host_attach(pid_t pid, const char *socket_path)
+{
+	struct wrm_host *h;
+	int fd;
+
+	if ((h = host_by_pid(pid)) != NULL)
+		return h;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->pid = pid;
+	if ((h->socket_path = strdup(socket_path)) == NULL ||
+	    wrm_host_connect(h->socket_path, &fd) != 0 ||
+	    wrm_hconn_new(D.loop, fd, host_on_msg, host_on_close, h,
+	    &h->conn) != 0) {
+		free(h->socket_path);
+		free(h);
+		return NULL;
+	}
+	h->next = hosts;
+	hosts = h;
+	return h;
+}
+
+/* A shell of an earlier run, from its row, attached to its host. */
+static int
+restore_shell(const struct wrm_store_shell *row)
+{
+	const struct wrm_session_conf *sc;
+	struct restore_ctx *rc;
+	struct wrm_shell *sh;
+	struct wrm_host *h;
+	struct passwd *pw;
+	struct wrm_buf b;
+	int64_t idle_for = wrm_wall_ms() - row->last_activity;
+	uint32_t reqid;
+	size_t st;
+
+	if (row->host_pid <= 0 || row->host_socket == NULL ||
+	    !is_host_process((pid_t)row->host_pid))
+		return WRM_ERR_NOT_FOUND;
+	if ((h = host_attach((pid_t)row->host_pid, row->host_socket)) == NULL)
+		return WRM_ERR_SYSTEM;
+	if ((sh = calloc(1, sizeof(*sh))) == NULL ||
+	    (rc = calloc(1, sizeof(*rc))) == NULL) {
+		free(sh);
+		return WRM_ERR_ALLOC;
+	}
+	sc = wrm_conf_session_by_name(D.conf, row->configuration);
+	sh->id = wrm_strdup0(row->id);
+	sh->name = wrm_strdup0(row->name);
+	sh->owner = wrm_strdup0(row->owner);
+	pw = getpwuid((uid_t)row->uid);
+	sh->local_user = wrm_strdup0(pw != NULL ? pw->pw_name : row->owner);
+	sh->uid = (uid_t)row->uid;
+	sh->client_ip = wrm_strdup0(row->client_ip);
+	sh->config = wrm_strdup0(row->configuration);
+	sh->resource_uri = wrm_strdup0(row->resource_uri);
+	sh->plugin = wrm_strdup0(sc != NULL ? sc->plugin : "");
+	sh->is_winrs = sc != NULL && strcasecmp(sc->plugin, "cmd") == 0;
+	/* Its client's connection did not survive the restart. */
+	sh->state = WRM_SHELL_DISCONNECTED;
+	sh->created = row->created;
+	sh->last_activity = wrm_now_ms() - (uint64_t)(idle_for > 0 ?
+	    idle_for : 0);
+	sh->idle_timeout_ms = row->idle_timeout_ms;
+	sh->max_idle_timeout_ms = row->max_idle_timeout_ms;
+	sh->buffer_mode = wrm_strdup0(row->buffer_mode ? row->buffer_mode :
+	    "Block");
+	sh->input_streams = wrm_strdup0(row->input_streams);
+	sh->output_streams = wrm_strdup0(row->output_streams);
+	sh->locale = wrm_strdup0(row->locale);
+	sh->data_locale = wrm_strdup0(row->data_locale);
+	sh->session_id = wrm_strdup0(row->session_id);
+	sh->compression = row->compression;
+	sh->host = h;
+	h->n_shells++;
+	sh->next = shells;
+	shells = sh;
+	rc->shell_id = strdup(sh->id);
+	wrm_shell_store(sh);
+	wrm_buf_init(&b, 0);
+	reqid = wrm_host_next_reqid(h);
+	if (wrm_hmsg_begin(&b, HM_HELLO, reqid, &st) == 0 &&
+	    wrm_hmsg_put_u64(&b, HT_VERSION, WRM_HOSTPROTO_VERSION) == 0 &&
+	    wrm_hmsg_end(&b, st) == 0)
+		wrm_host_request(h, &b, reqid, restore_reply, rc);
+	else {
+		free(rc->shell_id);
+		free(rc);
+	}
+	wrm_buf_free(&b);
+	/* The host keeps buffering as the shell's BufferMode says. */
+	wrm_buf_init(&b, 0);
+	if (wrm_hmsg_begin(&b, HM_DISCONNECT, 0, &st) == 0 &&
+	    wrm_hmsg_put_str(&b, HT_SHELL_ID, sh->id) == 0 &&
+	    wrm_hmsg_put_str(&b, HT_NAME, sh->buffer_mode) == 0 &&
+	    wrm_hmsg_end(&b, st) == 0)
+		wrm_host_send_noreply(h, &b);
+	wrm_buf_free(&b);
+	return 0;
+}
+
+/*
+ * At start: the shells an earlier run left (disconnected ones survive an
+ * ordinary stop, every one a crash) come back, Disconnected, attached to
+ * their hosts; those whose host is gone are forgotten.  Those past their
+ * IdleTimeOut go at the first sweep.
  */
 void
 wrm_shells_restore(void)
@@ -958,12 +1235,11 @@ wrm_shells_restore(void)
 	if (D.store == NULL || wrm_store_shell_list(D.store, &rows, &n) != 0)
 		return;
 	for (i = 0; i < n; i++) {
-		if (rows[i].host_pid > 0 &&
-		    is_host_process((pid_t)rows[i].host_pid))
-			kill((pid_t)rows[i].host_pid, SIGTERM);
+		if (restore_shell(&rows[i]) == 0)
+			continue;
 		wrm_store_shell_del(D.store, rows[i].id);
-		wrm_audit("SHELL_EXPIRED", "shell=%s user=%s reason=restart",
-		    rows[i].id, rows[i].owner);
+		wrm_audit("SHELL_EXPIRED", "shell=%s user=%s reason=\"its host "
+		    "is gone\"", rows[i].id, rows[i].owner);
 	}
 	wrm_store_shell_list_free(rows, n);
 }

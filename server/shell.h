@@ -123,6 +123,19 @@ void wrm_shell_free(struct wrm_shell *sh);
 void wrm_shell_touch(struct wrm_shell *sh);
 const char *wrm_shell_state_name(enum wrm_shell_state s);
 void wrm_shell_broken(struct wrm_shell *sh);
+/* Record the shell's row (state, timeouts, host) in the store. */
+void wrm_shell_store(struct wrm_shell *sh);
+/* An IdleTimeOut a client asked for, within MinIdleTimeoutms and the
+ * configuration's MaxIdleTimeoutms. */
+uint64_t wrm_shell_clamp_idle(const struct wrm_shell *sh, uint64_t ms);
+/* wsman-disconnect.c: mark sh Disconnected (why: "client", "idle"...). */
+void wrm_shell_disconnected(struct wrm_shell *sh, const char *why);
+/* Delete a shell the service gave up on (idle), as Delete would. */
+void wrm_shell_expire(struct wrm_shell *sh, const char *why);
+/* A request's options as HT_OPT_* fields of a host message. */
+int wrm_put_request_options(struct wrm_buf *b, const struct wrm_op *op);
+/* Start the once-a-second sweep for idle shells. */
+void wrm_shells_start_sweep(void);
 void wrm_command_remove(struct wrm_command *cmd);
 
 /* Send a request to sh's host; fn(arg) gets the REPLY (or a synthesized
@@ -141,6 +154,8 @@ void wrm_shells_restore(void);
 /* Events from hosts (wsman-receive.c) */
 void wrm_receive_output_ready(struct wrm_shell *sh, struct wrm_command *cmd);
 void wrm_receive_shell_gone(struct wrm_shell *sh);
+/* Answer the shell's parked Receives (it is being disconnected). */
+void wrm_receive_release(struct wrm_shell *sh);
 
 /* Reply helpers */
 uint32_t wrm_hreply_error(const struct wrm_hmsg *m, char **message_r);

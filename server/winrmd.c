@@ -534,6 +534,7 @@ main(int argc, char **argv)
 	if ((r = open_store()) != 0)
 		fatal_fr(r, "cannot open the state store");
 	wrm_shells_restore();
+	wrm_shells_start_sweep();
 	setup_gss();
 	if (start_listeners(&http_url, &https_url) != 0) {
 		error("cannot start the listeners");

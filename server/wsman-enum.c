@@ -420,28 +420,3 @@ wsman_release(struct wrm_op *op)
 	}
 	wrm_op_reply(op);
 }
-
-/* Disconnect, Reconnect and Connect: not offered by these shells yet. */
-void
-wsman_disconnect(struct wrm_op *op)
-{
-	if (wsman_op_shell(op) == NULL)
-		return;
-	wrm_op_fault_id(op, WRM_FAULT_DISCONNECT_NOT_SUPPORTED);
-}
-
-void
-wsman_reconnect(struct wrm_op *op)
-{
-	if (wsman_op_shell(op) == NULL)
-		return;
-	wrm_op_fault_id(op, WRM_FAULT_DISCONNECT_NOT_SUPPORTED);
-}
-
-void
-wsman_connect(struct wrm_op *op)
-{
-	if (wsman_op_shell(op) == NULL)
-		return;
-	wrm_op_fault_id(op, WRM_FAULT_DISCONNECT_NOT_SUPPORTED);
-}

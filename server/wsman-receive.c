@@ -399,6 +399,27 @@ wrm_receive_output_ready(struct wrm_shell *sh, struct wrm_command *cmd)
 	pull(op);
 }
 
+static void
+release_one(struct wrm_op *op)
+{
+	if (op == NULL)
+		return;
+	if (op->pull_in_flight)
+		op->cancelled = true;	/* data, if any, still goes out */
+	else
+		wrm_op_fault_id(op, WRM_FAULT_TIMED_OUT);
+}
+
+void
+wrm_receive_release(struct wrm_shell *sh)
+{
+	struct wrm_command *c;
+
+	for (c = sh->cmds; c != NULL; c = c->next)
+		release_one(c->parked);
+	release_one(sh->parked);
+}
+
 void
 wrm_receive_shell_gone(struct wrm_shell *sh)
 {

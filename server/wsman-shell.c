@@ -14,7 +14,6 @@
 #include "store.h"
 #include "wsman.h"
 
-#define MIN_IDLE_TIMEOUT_MS	60000
 #define MAX_INBOUND		(16u * 1024 * 1024)
 
 static int
@@ -378,10 +377,7 @@ wsman_create(struct wrm_op *op)
 	sh->session_id = wrm_strdup0(op->soap.session_id);
 	sh->created = wrm_wall_ms();
 	sh->max_idle_timeout_ms = sc->max_idle_timeout_ms;
-	if (sh->idle_timeout_ms < MIN_IDLE_TIMEOUT_MS)
-		sh->idle_timeout_ms = MIN_IDLE_TIMEOUT_MS;
-	if (sh->idle_timeout_ms > sh->max_idle_timeout_ms)
-		sh->idle_timeout_ms = sh->max_idle_timeout_ms;
+	sh->idle_timeout_ms = wrm_shell_clamp_idle(sh, sh->idle_timeout_ms);
 	v = option_value(op, "WINRS_NOPROFILE");
 	sh->profile_loaded = !(v != NULL && wrm_parse_bool(v) == 1);
 	sh->compression = op->soap.compression_type != NULL &&
@@ -436,7 +432,7 @@ delete_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 
 	(void)h;
 	(void)m;
-	if (!wrm_op_host_reply_begin(dc->op))
+	if (dc->op == NULL || !wrm_op_host_reply_begin(dc->op))
 		delete_finish(NULL, wrm_shell_find(dc->shell_id));
 	else
 		delete_finish(dc->op, wrm_shell_find(dc->shell_id));
@@ -444,15 +440,12 @@ delete_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 	free(dc);
 }
 
+static void delete_on_host(struct wrm_op *op, struct wrm_shell *sh);
+
 void
 wsman_delete(struct wrm_op *op)
 {
 	struct wrm_shell *sh;
-	struct delete_ctx *dc;
-	struct wrm_buf b;
-	uint32_t reqid;
-	size_t st;
-	int r;
 
 	if (op->soap.resource_uri != NULL &&
 	    strcasecmp(op->soap.resource_uri, URI_CONFIG) == 0) {
@@ -466,6 +459,19 @@ wsman_delete(struct wrm_op *op)
 		delete_finish(op, sh);
 		return;
 	}
+	delete_on_host(op, sh);
+}
+
+/* Ask the host to delete sh; op (or NULL) is answered when it has. */
+static void
+delete_on_host(struct wrm_op *op, struct wrm_shell *sh)
+{
+	struct delete_ctx *dc;
+	struct wrm_buf b;
+	uint32_t reqid;
+	size_t st;
+	int r;
+
 	sh->state = WRM_SHELL_CLOSING;
 	wrm_receive_shell_gone(sh);
 	if ((dc = calloc(1, sizeof(*dc))) == NULL ||
@@ -480,19 +486,35 @@ wsman_delete(struct wrm_op *op)
 	r = wrm_hmsg_begin(&b, HM_DELETE, reqid, &st);
 	if (r == 0) r = wrm_hmsg_put_str(&b, HT_SHELL_ID, sh->id);
 	if (r == 0) r = wrm_hmsg_end(&b, st);
-	free(op->delivery_shell);
-	op->delivery_shell = strdup(sh->id);
+	if (op != NULL) {
+		free(op->delivery_shell);
+		op->delivery_shell = strdup(sh->id);
+	}
 	if (r == 0) {
-		wrm_op_host_request_sent(op);
+		if (op != NULL)
+			wrm_op_host_request_sent(op);
 		/* On failure the host's close handler answers dc. */
 		wrm_host_request(sh->host, &b, reqid, delete_reply, dc);
 	}
 	wrm_buf_free(&b);
 	if (r != 0) {
+		delete_finish(op, wrm_shell_find(dc->shell_id));
 		free(dc->shell_id);
 		free(dc);
-		delete_finish(op, wrm_shell_find(op->delivery_shell));
 	}
+}
+
+void
+wrm_shell_expire(struct wrm_shell *sh, const char *why)
+{
+	wrm_audit("SHELL_EXPIRED", "shell=%s user=%s config=%s reason=%s",
+	    sh->id, sh->owner, sh->config, why);
+	if (sh->state == WRM_SHELL_BROKEN || sh->host == NULL ||
+	    sh->host->dead) {
+		delete_finish(NULL, sh);
+		return;
+	}
+	delete_on_host(NULL, sh);
 }
 
 static void

@@ -380,5 +380,15 @@ wsman_op_shell(struct wrm_op *op)
 		wrm_op_fault_id(op, WRM_FAULT_SHELL_BROKEN);
 		return NULL;
 	}
+	/* A disconnected shell takes only these until a client is back. */
+	if (sh->state == WRM_SHELL_DISCONNECTED &&
+	    strcmp(op->soap.action, A_TRANSFER "Delete") != 0 &&
+	    strcmp(op->soap.action, A_TRANSFER "Get") != 0 &&
+	    strcmp(op->soap.action, A_SHELL "Disconnect") != 0 &&
+	    strcmp(op->soap.action, A_SHELL "Reconnect") != 0 &&
+	    strcmp(op->soap.action, A_SHELL "Connect") != 0) {
+		wrm_op_fault_id(op, WRM_FAULT_SHELL_DISCONNECTED);
+		return NULL;
+	}
 	return sh;
 }

@@ -42,6 +42,7 @@
 /* Fault codes of Windows' PowerShell plugin. */
 #define PS_PROTOCOL_VERSION_MISMATCH	2152991685u	/* 0x80540BC5 */
 #define PS_PROTOCOL_VERSION_NOT_FOUND	2152991687u	/* 0x80540BC7 */
+#define PS_CONNECT_FAILED		2152992675u	/* 0x80540FA3 */
 #define PS_SERVER_PROTOCOL_VERSION	"2.3"
 
 extern char **environ;
@@ -83,6 +84,9 @@ struct ps_cmd {
 	bool released;
 	bool pending;		/* last output was a host call */
 	bool void_call;		/* the host call going out needs no answer */
+	uint8_t pid[16];	/* the pipeline's id, .NET byte order */
+	bool no_input;		/* CREATE_PIPELINE said NoInput */
+	bool input_ended;	/* the client sent END_OF_PIPELINE_INPUT */
 	struct ps_cmd *next;
 };
 
@@ -125,6 +129,8 @@ struct ps_shell {
 	size_t server_capability_len;
 	uint8_t *private_data;
 	size_t private_data_len;
+	int min_rs, max_rs;		/* the pool's runspace counts */
+	uint64_t next_oid;		/* ObjectIds of messages made here */
 };
 
 static const struct wrm_plugin_option ps_options[] = {
@@ -888,6 +894,33 @@ creation_complete(const uint8_t *p, size_t n)
 	return init && !open_msg;
 }
 
+/* An I32 of a message's top level, or def. */
+static int
+clixml_int(const struct psrp_msg_hdr *h, const char *name, int def)
+{
+	char *v = psrp_clixml_value(h->data, h->data_len, "I32", name);
+	int r = v != NULL ? (int)strtol(v, NULL, 10) : def;
+
+	free(v);
+	return r;
+}
+
+/* MinRunspaces and MaxRunspaces of the INIT_RUNSPACEPOOL in creationXml. */
+static void
+pool_counts(const uint8_t *p, size_t n, int *min_r, int *max_r)
+{
+	struct psrp_frag f;
+	struct psrp_msg_hdr h;
+	bool bad;
+
+	while (psrp_frag_next(&p, &n, &f, &bad))
+		if ((f.flags & PSRP_START) && psrp_msg_header(&f, &h) &&
+		    h.type == PSRP_INIT_RUNSPACEPOOL) {
+			*min_r = clixml_int(&h, "MinRunspaces", 1);
+			*max_r = clixml_int(&h, "MaxRunspaces", 1);
+		}
+}
+
 static void
 ps_shell(void *ctx, struct wrm_request *req,
     const struct wrm_shell_startup *info)
@@ -900,7 +933,7 @@ ps_shell(void *ctx, struct wrm_request *req,
 	size_t left = info->inbound_len;
 	char msg[600];
 	bool bad;
-	int r;
+	int r, min_rs = 1, max_rs = 1;
 
 	if (!check_protocol_version(req))
 		return;
@@ -917,6 +950,7 @@ ps_shell(void *ctx, struct wrm_request *req,
 		    "INIT_RUNSPACEPOOL messages. ", NULL, 0);
 		return;
 	}
+	pool_counts(info->inbound, info->inbound_len, &min_rs, &max_rs);
 	if (p->refusal != NULL) {
 		host->operation_complete(req, WRM_ERROR_NOT_SUPPORTED,
 		    p->refusal, NULL, 0);
@@ -932,6 +966,8 @@ ps_shell(void *ctx, struct wrm_request *req,
 	}
 	if ((sh = take_spare(p, req, info)) != NULL) {
 		memcpy(sh->rpid, h.rpid, 16);
+		sh->min_rs = min_rs;
+		sh->max_rs = max_rs;
 		pwsh_data(sh->pw, PWSH_POOL_GUID, false, info->inbound,
 		    info->inbound_len, NULL, NULL);
 		host->report_context(req, sh);
@@ -945,6 +981,8 @@ ps_shell(void *ctx, struct wrm_request *req,
 	}
 	sh->plugin = p;
 	memcpy(sh->rpid, h.rpid, 16);
+	sh->min_rs = min_rs;
+	sh->max_rs = max_rs;
 	if ((r = start_pwsh(sh, req->data_locale ? req->data_locale :
 	    req->locale, info)) != 0) {
 		snprintf(msg, sizeof(msg), "pwsh (%s) could not be started: "
@@ -1136,6 +1174,14 @@ ps_command(void *ctx, struct wrm_request *req, void *shell_ctx,
 		return;
 	}
 	psrp_guid_text(h.pid, c->guid);
+	memcpy(c->pid, h.pid, 16);
+	{
+		char *ni = psrp_clixml_value(h.data, h.data_len, "B",
+		    "NoInput");
+
+		c->no_input = ni != NULL && strcasecmp(ni, "true") == 0;
+		free(ni);
+	}
 	if (cmd_by_guid(sh, c->guid) != NULL) {
 		free(c);
 		free(o);
@@ -1234,6 +1280,26 @@ fragment_lane(struct ps_shell *sh, const struct psrp_frag *f,
 	return strcmp(guid, PWSH_POOL_GUID) == 0 || cmd_by_guid(sh, guid);
 }
 
+/* What Connect must know later of a client's message. */
+static void
+note_client_message(struct ps_shell *sh, const struct psrp_frag *f)
+{
+	struct psrp_msg_hdr h;
+	char guid[37];
+	struct ps_cmd *c;
+
+	if (!(f->flags & PSRP_START) || !psrp_msg_header(f, &h))
+		return;
+	if (h.type == PSRP_END_OF_PIPELINE_INPUT) {
+		psrp_guid_text(h.pid, guid);
+		if ((c = cmd_by_guid(sh, guid)) != NULL)
+			c->input_ended = true;
+	} else if (h.type == PSRP_SET_MAX_RUNSPACES)
+		sh->max_rs = clixml_int(&h, "MaxRunspaces", sh->max_rs);
+	else if (h.type == PSRP_SET_MIN_RUNSPACES)
+		sh->min_rs = clixml_int(&h, "MinRunspaces", sh->min_rs);
+}
+
 static void
 ps_send(void *ctx, struct wrm_request *req, void *shell_ctx, void *cmd_ctx,
     const char *stream, const uint8_t *data, size_t len, uint32_t flags)
@@ -1276,6 +1342,7 @@ ps_send(void *ctx, struct wrm_request *req, void *shell_ctx, void *cmd_ctx,
 
 		if (!ok || !dedup_fresh(sh, guid, prompt, &f))
 			continue;
+		note_client_message(sh, &f);
 		if (run_guid[0] != '\0' && strcmp(run_guid, guid) != 0) {
 			o->pending++;
 			pwsh_data(sh->pw, run_guid, prompt, wrm_buf_ptr(&run),
@@ -1351,6 +1418,207 @@ ps_receive(void *ctx, struct wrm_request *req, void *shell_ctx,
 	}
 	if (c->done || sh->exited)
 		cmd_after_exit(c);
+}
+
+/* ---- connect ---- */
+
+#define OUR_OBJECT_IDS	0x7fff000000000000ull
+
+/* One whole message as a single fragment: header then data. */
+static int
+put_message(struct wrm_buf *out, struct ps_shell *sh, uint32_t dest,
+    uint32_t type, const uint8_t pid[16], const uint8_t *data, size_t len)
+{
+	uint8_t *blob, *frag;
+	size_t bl = PSRP_MSG_HDR + len;
+	int r;
+
+	if ((blob = malloc(bl)) == NULL ||
+	    (frag = malloc(PSRP_FRAG_HDR + bl)) == NULL) {
+		free(blob);
+		return -1;
+	}
+	wrm_set_u32_le(blob, dest);
+	wrm_set_u32_le(blob + 4, type);
+	memcpy(blob + 8, sh->rpid, 16);
+	if (pid != NULL)
+		memcpy(blob + 24, pid, 16);
+	else
+		memset(blob + 24, 0, 16);
+	memcpy(blob + PSRP_MSG_HDR, data, len);
+	r = wrm_buf_put(out, frag, psrp_frag_write(frag,
+	    OUR_OBJECT_IDS + ++sh->next_oid, 0, PSRP_START | PSRP_END, blob,
+	    (uint32_t)bl));
+	free(blob);
+	free(frag);
+	return r;
+}
+
+/* "2.3" -> 203; -1 when it is not a version. */
+static int
+version_num(const char *v)
+{
+	int maj, min;
+
+	if (v == NULL || sscanf(v, "%d.%d", &maj, &min) != 2 || maj < 0 ||
+	    min < 0 || min > 99)
+		return -1;
+	return maj * 100 + min;
+}
+
+/*
+ * Connect of a new client (psrp-bridge design, 3.4): pwsh -s cannot serve
+ * CONNECT_RUNSPACEPOOL, so the answer is made here from what the pool's
+ * opening left: pwsh's session capability (with the version the two
+ * sides can speak) and the pool's runspace counts; pwsh's application
+ * private data is sent on the pool again, as PowerShell's client waits
+ * for it, and pipelines still taking input get their end of input, as
+ * Windows completes their input on Connect.
+ */
+static void
+ps_connect(void *ctx, struct wrm_request *req, void *shell_ctx,
+    void *cmd_ctx, const uint8_t *data, size_t len)
+{
+	struct ps_shell *sh = shell_ctx;
+	struct psrp_frag f1, f2;
+	struct psrp_msg_hdr h1, h2;
+	const uint8_t *p = data;
+	struct wrm_buf out, init;
+	struct ps_cmd *c;
+	struct dedup *d;
+	char *cv, *sv, *body = NULL, *at;
+	size_t left = len, bl;
+	int cn, sn, cmin, cmax, report;
+	bool bad;
+
+	(void)ctx;
+	if (cmd_ctx != NULL) {
+		host->operation_complete(req, WRM_OK, NULL, NULL, 0);
+		return;
+	}
+	if (sh->exited || sh->closing) {
+		host->operation_complete(req, WRM_ERROR_PLUGIN_FAILED, "The "
+		    "PowerShell process of this shell is gone. ", NULL, 0);
+		return;
+	}
+	if (!check_protocol_version(req))
+		return;
+	if (!psrp_frag_next(&p, &left, &f1, &bad) ||
+	    !psrp_frag_next(&p, &left, &f2, &bad) || left != 0 ||
+	    (f1.flags & 3) != 3 || (f2.flags & 3) != 3 ||
+	    !psrp_msg_header(&f1, &h1) || !psrp_msg_header(&f2, &h2) ||
+	    h1.type != PSRP_SESSION_CAPABILITY ||
+	    h2.type != PSRP_CONNECT_RUNSPACEPOOL) {
+		host->operation_complete(req, PS_CONNECT_FAILED, "connectXml "
+		    "must be a whole SESSION_CAPABILITY message followed by a "
+		    "whole CONNECT_RUNSPACEPOOL message. ", NULL, 0);
+		return;
+	}
+	if (memcmp(h2.rpid, sh->rpid, 16) != 0) {
+		host->operation_complete(req, PS_CONNECT_FAILED, "The "
+		    "CONNECT_RUNSPACEPOOL names another runspace pool. ",
+		    NULL, 0);
+		return;
+	}
+	cmin = clixml_int(&h2, "MinRunspaces", sh->min_rs);
+	cmax = clixml_int(&h2, "MaxRunspaces", sh->max_rs);
+	if (cmin != sh->min_rs && cmax != sh->max_rs) {
+		host->operation_complete(req, PS_CONNECT_FAILED, "The "
+		    "runspace counts differ from the pool's. ", NULL, 0);
+		return;
+	}
+	if (sh->server_capability == NULL ||
+	    sh->server_capability_len < PSRP_MSG_HDR) {
+		host->operation_complete(req, PS_CONNECT_FAILED, "The pool "
+		    "never finished opening. ", NULL, 0);
+		return;
+	}
+	/* The version both sides speak. */
+	cv = psrp_clixml_value(h1.data, h1.data_len, "Version",
+	    "protocolversion");
+	sv = psrp_clixml_value(sh->server_capability + PSRP_MSG_HDR,
+	    sh->server_capability_len - PSRP_MSG_HDR, "Version",
+	    "protocolversion");
+	cn = version_num(cv);
+	sn = version_num(sv);
+	if (cn < 202 || cn >= 300 || sn < 0) {
+		host->operation_complete(req, PS_PROTOCOL_VERSION_MISMATCH,
+		    "Connecting needs PowerShell remoting protocol 2.2 or "
+		    "later. ", NULL, 0);
+		free(cv);
+		free(sv);
+		return;
+	}
+	report = cn <= sn ? cn : sn;
+	/* pwsh's capability, its version replaced when lower is spoken. */
+	bl = sh->server_capability_len - PSRP_MSG_HDR;
+	if ((body = malloc(bl + 16)) == NULL) {
+		free(cv);
+		free(sv);
+		host->operation_complete(req, WRM_ERROR_NOT_ENOUGH_MEMORY,
+		    NULL, NULL, 0);
+		return;
+	}
+	memcpy(body, sh->server_capability + PSRP_MSG_HDR, bl);
+	body[bl] = '\0';
+	if (report != sn && (at = memmem(body, bl, sv, strlen(sv))) != NULL &&
+	    strlen(sv) == 3) {
+		char nv[8];
+
+		snprintf(nv, sizeof(nv), "%d.%d", report / 100, report % 100);
+		if (strlen(nv) == 3)
+			memcpy(at, nv, 3);
+	}
+	free(cv);
+	free(sv);
+	wrm_buf_init(&out, 0);
+	wrm_buf_init(&init, 0);
+	wrm_buf_printf(&init, "\xef\xbb\xbf<Obj RefId=\"0\"><MS><I32 "
+	    "N=\"MinRunspaces\">%d</I32><I32 N=\"MaxRunspaces\">%d</I32>"
+	    "</MS></Obj>", sh->min_rs, sh->max_rs);
+	if (put_message(&out, sh, 1, PSRP_SESSION_CAPABILITY, NULL,
+	    (uint8_t *)body, bl) != 0 ||
+	    put_message(&out, sh, 1, PSRP_RUNSPACEPOOL_INIT_DATA, NULL,
+	    wrm_buf_ptr(&init), wrm_buf_len(&init)) != 0) {
+		free(body);
+		wrm_buf_free(&out);
+		wrm_buf_free(&init);
+		host->operation_complete(req, WRM_ERROR_NOT_ENOUGH_MEMORY,
+		    NULL, NULL, 0);
+		return;
+	}
+	free(body);
+	wrm_buf_free(&init);
+	/* A new client numbers its objects from 1 again. */
+	while ((d = sh->dedup) != NULL) {
+		sh->dedup = d->next;
+		free(d);
+	}
+	host->operation_complete(req, WRM_OK, NULL, wrm_buf_ptr(&out),
+	    wrm_buf_len(&out));
+	wrm_buf_free(&out);
+	/* Application private data again, on the pool. */
+	if (sh->private_data != NULL &&
+	    sh->private_data_len >= PSRP_MSG_HDR) {
+		wrm_buf_init(&out, 0);
+		if (put_message(&out, sh, 1, PSRP_APPLICATION_PRIVATE_DATA,
+		    NULL, sh->private_data + PSRP_MSG_HDR,
+		    sh->private_data_len - PSRP_MSG_HDR) == 0)
+			pool_output(sh, wrm_buf_ptr(&out), wrm_buf_len(&out));
+		wrm_buf_free(&out);
+	}
+	/* Input of pipelines still open for it ends here. */
+	for (c = sh->cmds; c != NULL; c = c->next) {
+		if (c->done || c->no_input || c->input_ended)
+			continue;
+		c->input_ended = true;
+		wrm_buf_init(&out, 0);
+		if (put_message(&out, sh, 2, PSRP_END_OF_PIPELINE_INPUT,
+		    c->pid, NULL, 0) == 0)
+			pwsh_data(sh->pw, c->guid, false, wrm_buf_ptr(&out),
+			    wrm_buf_len(&out), NULL, NULL);
+		wrm_buf_free(&out);
+	}
 }
 
 /* ---- signal ---- */
@@ -1488,7 +1756,7 @@ static const struct wrm_plugin ps_plugin = {
 	.send = ps_send,
 	.receive = ps_receive,
 	.signal = ps_signal,
-	.connect = NULL,
+	.connect = ps_connect,
 };
 
 const struct wrm_plugin *
