@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,11 +36,94 @@ usage(void)
 	    "       winrmctl [-f config] user del NAME\n"
 	    "       winrmctl [-f config] user list\n"
 	    "       winrmctl [-f config] shells\n"
+	    "       winrmctl [-f config] shell show|disconnect|kill SHELL_ID\n"
+	    "       winrmctl [-f config] status\n"
 	    "       winrmctl [-f config] audit [--since ID] [--max N]\n");
 	exit(2);
 }
 
 static char *ntlm_file;	/* where NT hashes go, or NULL */
+
+/* One request to the daemon; 0 ok, 1 refused, 2 daemon unreachable. */
+static int
+admin_request(const char *state_dir, const char *request, FILE *out)
+{
+	struct sockaddr_un sa;
+	char buf[4096];
+	ssize_t r;
+	int fd, rc = 1;
+	bool first = true;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control",
+	    state_dir) >= sizeof(sa.sun_path))
+		return 2;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 2;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return 2;
+	}
+	if (write(fd, request, strlen(request)) < 0 || write(fd, "\n", 1) < 0) {
+		close(fd);
+		return 2;
+	}
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		size_t skip = 0;
+
+		if (first) {
+			rc = r >= 3 && strncmp(buf, "ok\n", 3) == 0 ? 0 : 1;
+			skip = rc == 0 ? 3 : 0;
+			first = false;
+		}
+		fwrite(buf + skip, 1, (size_t)r - skip, rc == 0 ? out : stderr);
+	}
+	close(fd);
+	return rc;
+}
+
+/* The StateDirectory of the configuration. */
+static char *
+state_dir(void)
+{
+	struct wrm_conf *conf;
+	char *d;
+
+	if (wrm_conf_load(config_path, &conf) != 0 || conf->n_errors > 0) {
+		fprintf(stderr, "winrmctl: cannot read %s\n", config_path);
+		exit(1);
+	}
+	d = strdup(conf->service.state_directory);
+	wrm_conf_free(conf);
+	return d;
+}
+
+/* status, shell show|disconnect|kill ID: asked of the running daemon. */
+static int
+cmd_daemon(int argc, char **argv)
+{
+	char req[256], *dir;
+	int r;
+
+	if (strcmp(argv[0], "status") == 0 && argc == 1)
+		snprintf(req, sizeof(req), "status");
+	else if (strcmp(argv[0], "shell") == 0 && argc == 3 &&
+	    (strcmp(argv[1], "show") == 0 ||
+	    strcmp(argv[1], "disconnect") == 0 ||
+	    strcmp(argv[1], "kill") == 0) && strlen(argv[2]) < 80 &&
+	    strpbrk(argv[2], " \t\r\n") == NULL)
+		snprintf(req, sizeof(req), "shell %s %s", argv[1], argv[2]);
+	else
+		usage();
+	dir = state_dir();
+	r = admin_request(dir, req, stdout);
+	if (r == 2)
+		fprintf(stderr, "winrmctl: winrmd is not running (no control "
+		    "socket in %s)\n", dir);
+	free(dir);
+	return r;
+}
 
 static struct wrm_store *
 open_store(bool readonly)
@@ -264,6 +349,8 @@ main(int argc, char **argv)
 		return cmd_user(argc - 1, argv + 1);
 	if (strcmp(argv[0], "shells") == 0)
 		return cmd_shells();
+	if (strcmp(argv[0], "shell") == 0 || strcmp(argv[0], "status") == 0)
+		return cmd_daemon(argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(argc - 1, argv + 1);
 	usage();

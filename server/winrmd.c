@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth-gss.h"
+#include "admin.h"
 #include "auth.h"
 #include "conf.h"
 #include "err.h"
@@ -400,6 +401,7 @@ shutdown_all(void)
 		wrm_timer_add(D.loop, 25, drain_loop_once, NULL, NULL);
 		wrm_loop_run(D.loop);
 	}
+	wrm_admin_stop();
 	wrm_hosts_shutdown();
 	for (i = 0; i < n_listeners; i++)
 		wrm_http_stop(listeners[i]);
@@ -535,6 +537,9 @@ main(int argc, char **argv)
 		fatal_fr(r, "cannot open the state store");
 	wrm_shells_restore();
 	wrm_shells_start_sweep();
+	if (wrm_admin_start(D.conf->service.state_directory) != 0)
+		error("no control socket: winrmctl shell and status will not "
+		    "reach this daemon");
 	setup_gss();
 	if (start_listeners(&http_url, &https_url) != 0) {
 		error("cannot start the listeners");
