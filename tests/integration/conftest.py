@@ -115,6 +115,29 @@ class Lab:
         if check:
             self.check_log()
 
+    def kill_surviving_hosts(self):
+        """Disconnected shells outlive the daemon by design; a finished
+        test must not leave their hosts behind."""
+        import sqlite3
+        db = self.dir / "state.db"
+        if not db.exists():
+            return
+        try:
+            con = sqlite3.connect(str(db), timeout=5)
+            pids = [r[0] for r in con.execute(
+                "SELECT host_pid FROM shells WHERE host_pid > 0")]
+            con.close()
+        except sqlite3.Error:
+            return
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"winrmd-host" not in f.read():
+                        continue
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def check_log(self):
         text = self.log()
         bad = [line for line in text.splitlines() if BAD_LOG.search(line)]
@@ -162,6 +185,8 @@ def lab_factory(tmp_path):
             lab.stop()
         except AssertionError as e:
             errors.append(str(e))
+        finally:
+            lab.kill_surviving_hosts()
     if errors:
         pytest.fail("\n".join(errors))
 
