@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install what building, running or testing winrmd needs on Debian 12.
-# usage: packaging/debian-deps.sh [build] [test] [pwsh]
+# usage: packaging/debian-deps.sh [build] [test] [bench] [pwsh]
 set -eu
 build="build-essential autoconf automake libtool pkg-config \
  libmicrohttpd-dev libxml2-dev libgnutls28-dev libsqlite3-dev \
@@ -10,14 +10,16 @@ test="python3 python3-pytest python3-winrm python3-requests \
  golang-go golang-github-masterzen-winrm-dev ansible-core ansible \
  krb5-kdc krb5-admin-server krb5-user gss-ntlmssp libpam-wrapper \
  libnss-wrapper curl mandoc clang procps"
+bench="wrk linux-perf valgrind"
 pkgs=""
 want_pwsh=no
 for what in "$@"; do
 	case $what in
 	build) pkgs="$pkgs $build" ;;
 	test) pkgs="$pkgs $test" ;;
+	bench) pkgs="$pkgs $bench" ;;
 	pwsh) want_pwsh=yes ;;
-	*) echo "usage: $0 [build] [test] [pwsh]" >&2; exit 2 ;;
+	*) echo "usage: $0 [build] [test] [bench] [pwsh]" >&2; exit 2 ;;
 	esac
 done
 if [ -n "$pkgs" ]; then
