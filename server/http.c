@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "misc.h"
+#include "soap.h"
 #include "wsman.h"
 
 #define SERVER_HEADER	"Microsoft-HTTPAPI/2.0 winrmd/" PACKAGE_VERSION
@@ -378,8 +379,9 @@ path_matches(const struct wrm_listener *l, const char *url, bool *anon_r)
 	return false;
 }
 
+/* Create the operation; pre, when not NULL, is its parsed Identify. */
 static void
-start_op(struct wrm_http_req *r)
+start_op_parsed(struct wrm_http_req *r, struct wrm_soap_req *pre)
 {
 	struct wrm_op *op;
 	char url[300];
@@ -388,12 +390,23 @@ start_op(struct wrm_http_req *r)
 	    "localhost", (unsigned)r->l->port, r->l->prefix);
 	op = wsman_op_new(r, &r->auth.who, r->hc->client_ip, url, r->utf16);
 	if (op == NULL) {
+		if (pre != NULL)
+			wrm_soap_req_free(pre);
 		set_plain(r, MHD_HTTP_INTERNAL_SERVER_ERROR);
 		return;
 	}
 	r->op = op;
 	r->stage = RS_OP;
-	wsman_dispatch(op, wrm_buf_ptr(&r->body), wrm_buf_len(&r->body));
+	if (pre != NULL)
+		wsman_dispatch_identify(op, pre);
+	else
+		wsman_dispatch(op, wrm_buf_ptr(&r->body), wrm_buf_len(&r->body));
+}
+
+static void
+start_op(struct wrm_http_req *r)
+{
+	start_op_parsed(r, NULL);
 }
 
 /* Replace a sealed body by its plaintext; false (400) if it cannot be. */
@@ -474,6 +487,7 @@ static void
 process(struct wrm_http_req *r)
 {
 	struct wrm_auth_input in;
+	struct wrm_soap_req pre;
 	struct wrm_cert_peer peer;
 	bool anon;
 
@@ -497,12 +511,12 @@ process(struct wrm_http_req *r)
 		return;
 	}
 	if ((anon || r->anon_identify) && wrm_buf_len(&r->body) > 0 &&
-	    wsman_is_identify(wrm_buf_ptr(&r->body), wrm_buf_len(&r->body),
-	    content_is_utf16(r->content_type))) {
+	    wsman_parse_identify(wrm_buf_ptr(&r->body), wrm_buf_len(&r->body),
+	    content_is_utf16(r->content_type), &pre)) {
 		r->utf16 = content_is_utf16(r->content_type);
 		r->auth.status = WRM_AUTH_OK;
 		r->auth.who.mechanism = NULL;
-		start_op(r);
+		start_op_parsed(r, &pre);
 		return;
 	}
 	memset(&in, 0, sizeof(in));

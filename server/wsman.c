@@ -293,16 +293,23 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 }
 
 bool
-wsman_is_identify(const uint8_t *body, size_t len, bool utf16)
+wsman_parse_identify(const uint8_t *body, size_t len, bool utf16,
+    struct wrm_soap_req *req)
 {
-	struct wrm_soap_req req;
-	bool is;
-
-	if (wrm_soap_parse(body, len, utf16, &req) != 0)
+	if (wrm_soap_parse(body, len, utf16, req) != 0)
 		return false;
-	is = req.fault == WRM_FAULT_NONE && req.is_identify;
-	wrm_soap_req_free(&req);
-	return is;
+	if (req->fault == WRM_FAULT_NONE && req->is_identify)
+		return true;
+	wrm_soap_req_free(req);
+	return false;
+}
+
+void
+wsman_dispatch_identify(struct wrm_op *op, struct wrm_soap_req *req)
+{
+	op->soap = *req;
+	memset(req, 0, sizeof(*req));
+	wsman_identify(op);
 }
 
 void

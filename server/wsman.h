@@ -25,7 +25,14 @@ void wsman_op_finished(struct wrm_op *op, bool ok);
 void wsman_op_abort(struct wrm_op *op);
 void wsman_op_free(struct wrm_op *op);
 /* Quick check for an unauthenticated Identify body. */
-bool wsman_is_identify(const uint8_t *body, size_t len, bool utf16);
+/*
+ * Whether body is an Identify (the one request answered without
+ * authentication); when it is, req holds it for wsman_dispatch_identify,
+ * which takes it over (so the envelope is parsed once).
+ */
+bool wsman_parse_identify(const uint8_t *body, size_t len, bool utf16,
+    struct wrm_soap_req *req);
+void wsman_dispatch_identify(struct wrm_op *op, struct wrm_soap_req *req);
 
 /* Handlers (one file per family). */
 void wsman_identify(struct wrm_op *op);

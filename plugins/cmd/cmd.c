@@ -49,7 +49,8 @@ static const struct wrm_host_api *host;
 
 struct cmd_plugin {
 	char *pwsh;		/* pwsh path, or NULL */
-	char *shim_dir;		/* private PATH directory, or NULL */
+	char *shim_dir;		/* PATH directory with the shims, or NULL */
+	bool shim_private;	/* made for this host alone: remove it */
 };
 
 struct cmd_shell {
@@ -127,31 +128,28 @@ found:
 	return cand;
 }
 
-static int
-make_shims(struct cmd_plugin *p)
+static const char *const shim_links[] = {
+	"PowerShell", "powershell", "powershell.exe", "PowerShell.exe",
+	"pwsh.exe",
+};
+static const char *const shim_noops[] = { "chcp.com", "chcp" };
+
+/* Fill dir with the shims for pwsh. */
+static void
+fill_shims(const char *dir, const char *pwsh)
 {
-	static const char *const links[] = {
-		"PowerShell", "powershell", "powershell.exe", "PowerShell.exe",
-		"pwsh.exe",
-	};
-	static const char *const noops[] = { "chcp.com", "chcp" };
-	const char *tmp = getenv("TMPDIR");
-	char dir[4096], path[4200];
+	char path[4400];
 	size_t i;
 	int fd;
 
-	snprintf(dir, sizeof(dir), "%s/winrmd-cmd-XXXXXX",
-	    tmp != NULL && tmp[0] == '/' ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		return -errno;
-	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, links[i]);
-		if (symlink(p->pwsh, path) != 0)
+	for (i = 0; i < sizeof(shim_links) / sizeof(shim_links[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, shim_links[i]);
+		if (symlink(pwsh, path) != 0)
 			host->log(LOG_WARNING, "cmd: symlink %s: %s", path,
 			    strerror(errno));
 	}
-	for (i = 0; i < sizeof(noops) / sizeof(noops[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, noops[i]);
+	for (i = 0; i < sizeof(shim_noops) / sizeof(shim_noops[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, shim_noops[i]);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
 		if (fd >= 0) {
 			if (write(fd, "#!/bin/sh\nexit 0\n", 17) != 17)
@@ -159,24 +157,89 @@ make_shims(struct cmd_plugin *p)
 			close(fd);
 		}
 	}
-	p->shim_dir = strdup(dir);
+}
+
+/* Whether dir is this user's private shim directory for pwsh. */
+static bool
+shims_usable(const char *dir, const char *pwsh)
+{
+	char path[4200], target[4096];
+	struct stat st;
+	ssize_t n;
+
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != getuid() || (st.st_mode & 077) != 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", dir, shim_links[0]);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strcmp(target, pwsh) == 0;
+}
+
+/*
+ * The directory put first on commands' PATH, in which PowerShell and
+ * powershell.exe lead to pwsh and chcp does nothing.  It is made once
+ * per user and pwsh (TMPDIR/winrmd-shims-UID, mode 0700, checked to be
+ * the user's own before use) and kept, since every shell of every host
+ * needs the same; it is made privately for this host (and removed with
+ * it) only when that one cannot be used.
+ */
+static void remove_shims(struct cmd_plugin *p);
+
+static int
+make_shims(struct cmd_plugin *p)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[4096], fresh[4200];
+
+	if (tmp == NULL || tmp[0] != '/')
+		tmp = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/winrmd-shims-%lu", tmp,
+	    (unsigned long)getuid());
+	if (shims_usable(dir, p->pwsh)) {
+		p->shim_dir = strdup(dir);
+		return 0;
+	}
+	/* Build it aside, then move it in place (another host may race). */
+	snprintf(fresh, sizeof(fresh), "%s.XXXXXX", dir);
+	if (mkdtemp(fresh) == NULL)
+		return -errno;
+	fill_shims(fresh, p->pwsh);
+	if (rename(fresh, dir) == 0 || shims_usable(dir, p->pwsh)) {
+		if (access(fresh, F_OK) == 0) {
+			p->shim_dir = strdup(fresh);
+			p->shim_private = true;
+			remove_shims(p);
+			free(p->shim_dir);
+			p->shim_private = false;
+		}
+		p->shim_dir = strdup(dir);
+		return 0;
+	}
+	/* Someone else's file is in the way: keep a private one. */
+	p->shim_dir = strdup(fresh);
+	p->shim_private = true;
 	return 0;
 }
 
 static void
 remove_shims(struct cmd_plugin *p)
 {
-	static const char *const names[] = {
-		"PowerShell", "powershell", "powershell.exe", "PowerShell.exe",
-		"pwsh.exe", "chcp.com", "chcp",
-	};
 	char path[4200];
 	size_t i;
 
-	if (p->shim_dir == NULL)
+	if (p->shim_dir == NULL || !p->shim_private)
 		return;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", p->shim_dir, names[i]);
+	for (i = 0; i < sizeof(shim_links) / sizeof(shim_links[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->shim_dir,
+		    shim_links[i]);
+		unlink(path);
+	}
+	for (i = 0; i < sizeof(shim_noops) / sizeof(shim_noops[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->shim_dir,
+		    shim_noops[i]);
 		unlink(path);
 	}
 	rmdir(p->shim_dir);
@@ -683,9 +746,20 @@ flush_stdin(struct cmd_command *c)
 static void
 on_stdin(int fd, uint32_t events, void *arg)
 {
+	struct cmd_command *c = arg;
+
 	(void)fd;
-	(void)events;
-	flush_stdin(arg);
+	/*
+	 * The child closed its end: epoll reports that whatever the watch
+	 * asks for, so the pipe must go now or it reports it again and
+	 * again until the child is reaped.
+	 */
+	if (events & WRM_EV_ERROR) {
+		close_fd(&c->in_fd, &c->in_w);
+		c->in_len = c->in_off = 0;
+		return;
+	}
+	flush_stdin(c);
 }
 
 static int
