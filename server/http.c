@@ -20,6 +20,7 @@
 #include "err.h"
 #include "http-crypt.h"
 #include "http.h"
+#include "systemd.h"
 #include "log.h"
 #include "misc.h"
 #include "soap.h"
@@ -983,9 +984,22 @@ bind_address(const struct wrm_listener_conf *lc, struct sockaddr_storage *ss,
 	return WRM_ERR_CONFIG;
 }
 
+static void
+opt(struct MHD_OptionItem *ops, size_t *n, enum MHD_OPTION o, intptr_t v,
+    void *p)
+{
+	ops[*n].option = o;
+	ops[*n].value = v;
+	ops[*n].ptr_value = p;
+	(*n)++;
+}
+
 int
 wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 {
+	struct MHD_OptionItem ops[16];
+	size_t n = 0;
+	int lfd;
 	struct wrm_listener *l;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *di;
@@ -1021,22 +1035,42 @@ wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r)
 	if (timeout < 180)
 		timeout = 180;
 	/* Certificates come from cert_callback so that SIGHUP can swap them. */
+	/*
+	 * Options as an MHD_OPTION_ARRAY: integers in value, a single
+	 * pointer in ptr_value, (function, closure) pairs as value and
+	 * ptr_value.  A socket systemd passed for this address and port
+	 * replaces binding one.
+	 */
+	lfd = wrm_sd_listen_fd(lc->address, (uint16_t)lc->port);
+	opt(ops, &n, MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL);
+	if (lfd >= 0) {
+		opt(ops, &n, MHD_OPTION_LISTEN_SOCKET, lfd, NULL);
+		flags &= ~(unsigned)(MHD_USE_DUAL_STACK | MHD_USE_IPv6);
+		logit("listener %s: using the socket systemd passed (fd %d)",
+		    lc->name, lfd);
+	} else
+		opt(ops, &n, MHD_OPTION_SOCK_ADDR, 0, &ss);
+	opt(ops, &n, MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed,
+	    l);
+	opt(ops, &n, MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connection_notify,
+	    l);
+	opt(ops, &n, MHD_OPTION_CONNECTION_LIMIT,
+	    (intptr_t)(D.conf->service.max_connections + 64), NULL);
+	opt(ops, &n, MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL);
+	opt(ops, &n, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)MHD_MEMORY,
+	    NULL);
+	if (l->tls) {
+		opt(ops, &n, MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+		    (void *)cert_callback);
+		opt(ops, &n, MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    lc->tls_priorities);
+		if (l->ca_pem != NULL)
+			opt(ops, &n, MHD_OPTION_HTTPS_MEM_TRUST, 0,
+			    l->ca_pem);
+	}
+	opt(ops, &n, MHD_OPTION_END, 0, NULL);
 	l->mhd = MHD_start_daemon(flags, (uint16_t)lc->port, NULL, NULL,
-	    access_handler, l,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
-	    MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
-	    MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)(D.conf->service.max_connections + 64),
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY,
-	    l->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END,
-	    cert_callback,
-	    MHD_OPTION_HTTPS_PRIORITIES, lc->tls_priorities,
-	    l->ca_pem != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
-	    l->ca_pem,
-	    MHD_OPTION_END);
+	    access_handler, l, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 	if (l->mhd == NULL) {
 		error("listener %s: cannot listen on %s port %llu: %s",
 		    lc->name, lc->address, (unsigned long long)lc->port,

@@ -17,6 +17,7 @@
 
 #include "auth-gss.h"
 #include "admin.h"
+#include "systemd.h"
 #include "auth.h"
 #include "conf.h"
 #include "err.h"
@@ -257,6 +258,7 @@ on_stop(int signo, void *arg)
 {
 	(void)arg;
 	logit("received signal %d; stopping", signo);
+	wrm_sd_notify("STOPPING=1");
 	D.stopping = true;
 	wrm_loop_stop(D.loop);
 }
@@ -270,7 +272,9 @@ on_hup(int signo, void *arg)
 
 	(void)signo;
 	(void)arg;
+	wrm_sd_notify("RELOADING=1");
 	if (D.config_path == NULL || load_config(D.config_path, &nc) != 0) {
+		wrm_sd_notify("READY=1");
 		error("reload: cannot read the configuration");
 		return;
 	}
@@ -278,6 +282,7 @@ on_hup(int signo, void *arg)
 		error("reload: %s; keeping the running configuration",
 		    nc->errors[0]);
 		wrm_conf_free(nc);
+		wrm_sd_notify("READY=1");
 		return;
 	}
 	/*
@@ -315,6 +320,7 @@ on_hup(int signo, void *arg)
 	setup_gss();
 	wrm_warm_flush();
 	logit("configuration reloaded");
+	wrm_sd_notify("READY=1");
 }
 
 static void
@@ -429,6 +435,8 @@ main(int argc, char **argv)
 	uint64_t port;
 	int ch, lv, r, rc = 0;
 
+	/* Before anything opens a file: sockets systemd may have passed. */
+	wrm_sd_take_listen_fds();
 	memset(&lab, 0, sizeof(lab));
 	lab.port = -1;
 	while ((ch = getopt_long(argc, argv, "df:o:qtTVh", longopts,
@@ -546,8 +554,10 @@ main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	wrm_sd_close_unused();
 	if (D.lab && wrm_lab_announce(&lab, http_url, https_url) != 0)
 		error("lab: cannot write %s", lab.json);
+	wrm_sd_notify("READY=1\nSTATUS=serving");
 	wrm_audit("SERVICE_START", "pid=%ld version=%s", (long)getpid(),
 	    PACKAGE_VERSION);
 	wrm_timer_add(D.loop, 60000, checkpoint, NULL, &checkpoint_timer);
