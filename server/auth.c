@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "misc.h"
 #include "store.h"
 #include "work.h"
@@ -231,6 +232,7 @@ fail(const struct wrm_auth_input *in, struct wrm_auth_result *res,
 {
 	wrm_audit("AUTH_FAIL", "scheme=%s user=%s client=%s reason=\"%s\"",
 	    scheme, user ? user : "-", in->client_ip, why);
+	wrm_metrics_auth_failure(scheme);
 	note_failure("ip", in->client_ip);
 	note_failure("user", user);
 	wrm_auth_challenges(in->tls, res);
@@ -642,6 +644,7 @@ basic_done(void *arg)
 	if (j->ok && map_identity(&j->res->who, j->user, "Basic") == 0) {
 		cache_put(j->key, j->user);
 		j->res->status = WRM_AUTH_OK;
+		wrm_metrics_auth_success("Basic");
 		wrm_audit("AUTH_OK", "scheme=Basic user=%s client=%s", j->user,
 		    j->client_ip);
 	} else
@@ -847,6 +850,7 @@ gss_complete(struct gss_job *j)
 	if (st->out_token != NULL &&
 	    asprintf(&j->res->mutual, "%s %s", j->scheme, st->out_token) < 0)
 		j->res->mutual = NULL;
+	wrm_metrics_auth_success(j->scheme);
 	wrm_audit("AUTH_OK", "scheme=%s mech=%s user=%s principal=%s "
 	    "client=%s%s", j->scheme, mech, account, st->principal ?
 	    st->principal : "-", j->client_ip, st->channel_bound ?
@@ -988,6 +992,7 @@ cert_check(const char *token, const struct wrm_auth_input *in,
 	if (in->conn != NULL && !in->conn->established &&
 	    wrm_identity_copy(&in->conn->who, &res->who) == 0)
 		in->conn->cert_ok = true;
+	wrm_metrics_auth_success("Certificate");
 	wrm_audit("AUTH_OK", "scheme=Certificate user=%s subject=%s "
 	    "issuer=%s client=%s", m.user, m.subject, m.issuer, in->client_ip);
 	wrm_cert_match_clear(&m);

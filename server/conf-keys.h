@@ -47,6 +47,8 @@
 	    "PAM service: Basic passwords, and each shell's account check and session (system mode)") \
 	X(host_pass_environment, "HostPassEnvironment", LIST, "LANG LC_ALL TZ", \
 	    "Variables passed from the daemon's environment to system-mode shells") \
+	X(metrics_listen, "MetricsListen", STR, "", \
+	    "ADDRESS:PORT serving Prometheus metrics on /metrics; empty: none") \
 	X(min_idle_timeout_ms, "MinIdleTimeoutms", U64, "60000", \
 	    "Smallest shell IdleTimeOut a client may ask for, in ms") \
 	X(max_auth_failures, "MaxAuthFailures", U64, "10", \

@@ -52,6 +52,7 @@ enum wrm_op_state {
 
 struct wrm_op {
 	struct wrm_http_req *http;
+	const char *action_name;	/* the dispatch table's short name */
 	struct wrm_soap_req soap;
 	const struct wrm_identity *who;
 	const char *client_ip;
@@ -109,6 +110,7 @@ struct wrm_daemon {
 	bool stopping;
 	uint64_t next_delivery;
 	char *config_path;
+	int64_t started_wall;	/* ms since the epoch */
 };
 
 extern struct wrm_daemon D;

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "http-crypt.h"
 #include "http.h"
+#include "metrics.h"
 #include "systemd.h"
 #include "log.h"
 #include "misc.h"
@@ -53,6 +54,7 @@ struct wrm_listener {
 	struct wrm_timer *timer;
 	bool run_posted;
 	bool tls;
+	bool metrics;		/* the metrics listener: GET /metrics only */
 	uint16_t port;
 	char *prefix;		/* "/wsman" */
 	struct tls_creds *creds;
@@ -246,6 +248,9 @@ queue_response(struct wrm_http_req *r)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    r->auth.mutual);
 	r->stage = RS_QUEUED;
+	if (!r->l->metrics)
+		wrm_metrics_request(r->op != NULL ? r->op->action_name : NULL,
+		    (unsigned)r->status);
 	ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -539,6 +544,23 @@ process(struct wrm_http_req *r)
 		after_auth(r);
 }
 
+/* The metrics listener: GET /metrics, the Prometheus text format. */
+static enum MHD_Result
+serve_metrics(struct wrm_http_req *r)
+{
+	wrm_buf_reset(&r->resp);
+	if (strcmp(r->method, "GET") != 0)
+		set_plain(r, MHD_HTTP_METHOD_NOT_ALLOWED);
+	else if (strcmp(r->url, "/metrics") != 0)
+		set_plain(r, MHD_HTTP_NOT_FOUND);
+	else {
+		wrm_metrics_render(&r->resp);
+		r->status = MHD_HTTP_OK;
+		r->resp_type = "text/plain; version=0.0.4; charset=utf-8";
+	}
+	return queue_response(r);
+}
+
 static enum MHD_Result
 access_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -594,6 +616,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		*con_cls = r;
 		if (r->url == NULL || r->method == NULL)
 			return MHD_NO;
+		if (l->metrics)
+			return serve_metrics(r);
 		if (early) {
 			set_plain(r, MHD_HTTP_CONTENT_TOO_LARGE);
 			return queue_response(r);
@@ -1100,6 +1124,59 @@ fail:
 	free(l->ca_pem);
 	free(l);
 	return r;
+}
+
+/*
+ * [Service] MetricsListen: ADDRESS:PORT or [ADDRESS]:PORT.  A listener of
+ * its own, without authentication: bind it to loopback or a management
+ * network.
+ */
+static struct wrm_listener_conf mc;
+static struct wrm_listener *metrics_listener;
+
+int
+wrm_http_start_metrics(const char *spec)
+{
+	struct wrm_listener *l;
+	const char *colon = strrchr(spec, ':');
+	uint64_t port;
+	int r;
+
+	if (colon == NULL || wrm_parse_u64(colon + 1, &port) != 0 ||
+	    port > 65535)
+		return WRM_ERR_CONFIG;
+	memset(&mc, 0, sizeof(mc));
+	mc.name = (char *)"metrics";
+	if (spec[0] == '[' && colon > spec + 1 && colon[-1] == ']')
+		mc.address = strndup(spec + 1, (size_t)(colon - spec - 2));
+	else
+		mc.address = strndup(spec, (size_t)(colon - spec));
+	mc.port = port;
+	mc.transport = (char *)"HTTP";
+	mc.url_prefix = (char *)"metrics";
+	mc.certificate_file = mc.key_file = mc.client_ca_file = (char *)"";
+	mc.tls_priorities = (char *)"";
+	mc.hostname = (char *)"";
+	mc.enabled = true;
+	if (mc.address == NULL)
+		return WRM_ERR_ALLOC;
+	if ((r = wrm_http_start(&mc, &l)) != 0) {
+		free(mc.address);
+		mc.address = NULL;
+		return r;
+	}
+	l->metrics = true;
+	metrics_listener = l;
+	return 0;
+}
+
+void
+wrm_http_stop_metrics(void)
+{
+	wrm_http_stop(metrics_listener);
+	metrics_listener = NULL;
+	free(mc.address);
+	mc.address = NULL;
 }
 
 void

@@ -23,6 +23,9 @@ struct wrm_listener;
 
 int wrm_http_start(struct wrm_listener_conf *lc, struct wrm_listener **l_r);
 void wrm_http_stop(struct wrm_listener *l);
+/* The metrics listener ("ADDRESS:PORT"), stopped with the others. */
+int wrm_http_start_metrics(const char *spec);
+void wrm_http_stop_metrics(void);
 /*
  * SIGHUP: read the certificate, key and ClientCAFile again from lc (the
  * reloaded configuration's listener of the same name).  Connections keep

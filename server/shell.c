@@ -1243,3 +1243,41 @@ wrm_shells_restore(void)
 	}
 	wrm_store_shell_list_free(rows, n);
 }
+
+size_t
+wrm_hosts_count(void)
+{
+	const struct wrm_host *h;
+	size_t n = 0;
+
+	for (h = hosts; h != NULL; h = h->next)
+		if (!h->dead)
+			n++;
+	return n;
+}
+
+size_t
+wrm_warm_count_all(void)
+{
+	const struct wrm_warm *w;
+	size_t n = 0;
+
+	for (w = warm_hosts; w != NULL; w = w->next)
+		n++;
+	return n;
+}
+
+size_t
+wrm_parked_count(void)
+{
+	const struct wrm_shell *sh;
+	const struct wrm_command *c;
+	size_t n = 0;
+
+	for (sh = shells; sh != NULL; sh = sh->next) {
+		n += sh->parked != NULL;
+		for (c = sh->cmds; c != NULL; c = c->next)
+			n += c->parked != NULL;
+	}
+	return n;
+}

@@ -134,6 +134,10 @@ void wrm_shell_disconnected(struct wrm_shell *sh, const char *why);
 void wrm_shell_expire(struct wrm_shell *sh, const char *why);
 /* A request's options as HT_OPT_* fields of a host message. */
 int wrm_put_request_options(struct wrm_buf *b, const struct wrm_op *op);
+/* For metrics: live hosts, unused warm hosts, parked Receives. */
+size_t wrm_hosts_count(void);
+size_t wrm_warm_count_all(void);
+size_t wrm_parked_count(void);
 /* Start the once-a-second sweep for idle shells. */
 void wrm_shells_start_sweep(void);
 void wrm_command_remove(struct wrm_command *cmd);

@@ -408,6 +408,7 @@ shutdown_all(void)
 		wrm_loop_run(D.loop);
 	}
 	wrm_admin_stop();
+	wrm_http_stop_metrics();
 	wrm_hosts_shutdown();
 	for (i = 0; i < n_listeners; i++)
 		wrm_http_stop(listeners[i]);
@@ -557,6 +558,11 @@ main(int argc, char **argv)
 	wrm_sd_close_unused();
 	if (D.lab && wrm_lab_announce(&lab, http_url, https_url) != 0)
 		error("lab: cannot write %s", lab.json);
+	D.started_wall = wrm_wall_ms();
+	if (D.conf->service.metrics_listen[0] != '\0' &&
+	    wrm_http_start_metrics(D.conf->service.metrics_listen) != 0)
+		error("metrics listener %s could not start",
+		    D.conf->service.metrics_listen);
 	wrm_sd_notify("READY=1\nSTATUS=serving");
 	wrm_audit("SERVICE_START", "pid=%ld version=%s", (long)getpid(),
 	    PACKAGE_VERSION);

@@ -255,6 +255,7 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 		return;
 	}
 	if (op->soap.is_identify) {
+		op->action_name = "Identify";
 		wsman_identify(op);
 		return;
 	}
@@ -287,8 +288,10 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 	else if (bad_options(op))
 		wrm_op_fault_id(op, WRM_FAULT_INVALID_OPTIONS);
-	else
+	else {
+		op->action_name = a->name;
 		a->fn(op);
+	}
 	wrm_log_ctx_clear();
 }
 
@@ -307,6 +310,7 @@ wsman_parse_identify(const uint8_t *body, size_t len, bool utf16,
 void
 wsman_dispatch_identify(struct wrm_op *op, struct wrm_soap_req *req)
 {
+	op->action_name = "Identify";
 	op->soap = *req;
 	memset(req, 0, sizeof(*req));
 	wsman_identify(op);
