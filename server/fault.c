@@ -153,8 +153,9 @@ static const struct wrm_fault_def faults[WRM_FAULT_MAX_] = {
 	    "The shell's host process ended unexpectedly; the shell is "
 	    "closed. ", NULL, NULL, NULL },
 	[WRM_FAULT_ALREADY_CONNECTED] = { WRM_FAULT_ALREADY_CONNECTED,
-	    "s:Receiver", "w:InternalError", A_FAULT_WSMAN, NULL, 2150858843u,
-	    "The shell is connected to another client. ", NULL, NULL, NULL },
+	    "s:Receiver", "w:InternalError", A_FAULT_WSMAN, NULL, 2150859213u,
+	    "The shell is connected to a different client. Disconnect it "
+	    "from that client first. ", NULL, NULL, NULL },
 	[WRM_FAULT_INVALID_STREAM] = { WRM_FAULT_INVALID_STREAM, "s:Sender",
 	    "w:InvalidParameter", A_FAULT_WSMAN, "InvalidValue", 2150859147u,
 	    "The stream name is not one of the shell's input streams. ",

@@ -380,10 +380,14 @@ wsman_op_shell(struct wrm_op *op)
 	}
 	sh = wrm_shell_find(id);
 	if (sh == NULL || sh->state == WRM_SHELL_CREATING ||
-	    sh->state == WRM_SHELL_CLOSING ||
-	    (op->who != NULL && !op->who->is_admin &&
-	    strcasecmp(sh->owner, op->who->user) != 0)) {
+	    sh->state == WRM_SHELL_CLOSING) {
 		wrm_op_fault_id(op, WRM_FAULT_INVALID_SELECTORS);
+		return NULL;
+	}
+	/* Another user's shell: refused, as Windows refuses it. */
+	if (op->who != NULL && !op->who->is_admin &&
+	    strcasecmp(sh->owner, op->who->user) != 0) {
+		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 		return NULL;
 	}
 	if (sh->state == WRM_SHELL_BROKEN &&

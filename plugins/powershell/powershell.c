@@ -123,6 +123,7 @@ struct ps_shell {
 	bool closing;
 	bool exited;
 	bool broken;		/* pwsh exited without being asked to */
+	bool held;		/* output reading stopped: a buffer is full */
 	bool pool_pending;
 	struct wrm_watch *close_timer;
 	uint8_t *server_capability;	/* cached for Connect */
@@ -437,6 +438,29 @@ cache_pool_message(struct ps_shell *sh, const struct psrp_frag *f,
 	}
 }
 
+/*
+ * A buffer is full (BufferMode Block, nobody reading): stop reading pwsh
+ * until the host asks for output again.  pwsh has one stdout for the pool
+ * and its pipelines, so the whole shell waits.
+ */
+static void
+hold_output(struct ps_shell *sh)
+{
+	if (sh->held || sh->pw == NULL)
+		return;
+	sh->held = true;
+	pwsh_hold(sh->pw, true);
+}
+
+static void
+release_output(struct ps_shell *sh)
+{
+	if (!sh->held || sh->pw == NULL)
+		return;
+	sh->held = false;
+	pwsh_hold(sh->pw, false);
+}
+
 static void
 cmd_deliver(struct ps_cmd *c, const uint8_t *p, size_t n,
     enum wrm_command_state state)
@@ -447,9 +471,10 @@ cmd_deliver(struct ps_cmd *c, const uint8_t *p, size_t n,
 			    p, n, state);
 		return;
 	}
-	host->receive_result(c->recv, WRM_RESULT_ATOMIC | (state !=
+	if (host->receive_result(c->recv, WRM_RESULT_ATOMIC | (state !=
 	    WRM_COMMAND_STATE_NONE ? WRM_RESULT_NO_DROP : 0), "stdout", p, n,
-	    state, 0);
+	    state, 0) == WRM_RECEIVE_FULL)
+		hold_output(c->sh);
 }
 
 static void
@@ -581,9 +606,11 @@ pool_output(struct ps_shell *sh, const uint8_t *p, size_t n)
 				    WRM_COMMAND_STATE_NONE);
 			continue;
 		}
-		host->receive_result(sh->recv, WRM_RESULT_ATOMIC |
+		if (host->receive_result(sh->recv, WRM_RESULT_ATOMIC |
 		    (type != PSRP_PIPELINE_OUTPUT ? WRM_RESULT_NO_DROP : 0),
-		    "stdout", f.raw, f.raw_len, WRM_COMMAND_STATE_NONE, 0);
+		    "stdout", f.raw, f.raw_len, WRM_COMMAND_STATE_NONE, 0) ==
+		    WRM_RECEIVE_FULL)
+			hold_output(sh);
 	}
 	if (bad)
 		host->log(LOG_WARNING, "powershell: malformed pool fragment");
@@ -1392,8 +1419,10 @@ ps_receive(void *ctx, struct wrm_request *req, void *shell_ctx,
 
 	(void)ctx;
 	if (c == NULL) {
-		if (sh->recv != NULL)
-			return;		/* resumed after FULL */
+		if (sh->recv != NULL) {
+			release_output(sh);	/* resumed after FULL */
+			return;
+		}
 		if (sh->broken && sh->early == NULL) {
 			host->operation_complete(req, WRM_ERROR_PLUGIN_FAILED,
 			    "The PowerShell process of this shell ended "
@@ -1407,8 +1436,10 @@ ps_receive(void *ctx, struct wrm_request *req, void *shell_ctx,
 			cmd_finish_pool(sh);
 		return;
 	}
-	if (c->recv != NULL)
+	if (c->recv != NULL) {
+		release_output(sh);		/* resumed after FULL */
 		return;
+	}
 	c->recv = req;
 	if (c->early != NULL) {
 		flush_early(req, &c->early, &c->early_tail, &c->early_bytes);

@@ -573,6 +573,13 @@ pwsh_start(const struct wrm_host_api *host, char *const argv[],
 }
 
 void
+pwsh_hold(struct pwsh *p, bool hold)
+{
+	if (p->out_w != NULL)
+		p->host->modify_fd(p->out_w, hold ? 0 : WRM_EV_READ);
+}
+
+void
 pwsh_kill(struct pwsh *p, int sig)
 {
 	if (!p->reaped && p->pid > 0)

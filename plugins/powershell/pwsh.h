@@ -47,6 +47,11 @@ void pwsh_close(struct pwsh *p, const char *guid, pwsh_done_fn fn,
 void pwsh_eof(struct pwsh *p);
 /* Signal pwsh's whole process group. */
 void pwsh_kill(struct pwsh *p, int sig);
+/*
+ * Stop (or resume) reading pwsh's output: pwsh then blocks in its writes,
+ * which is how a full buffer (BufferMode Block) pauses a PowerShell shell.
+ */
+void pwsh_hold(struct pwsh *p, bool hold);
 bool pwsh_running(const struct pwsh *p);
 pid_t pwsh_pid(const struct pwsh *p);
 /* Free; kills the process group if it still runs. */

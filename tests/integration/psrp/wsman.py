@@ -265,6 +265,7 @@ class WSManTransport(PSRPTransport):
                  max_envelope_size: int = DEFAULT_MAX_ENVELOPE,
                  auto_envelope_size: bool = True,
                  idle_timeout: float | None = None, shell_name: str | None = None,
+                 shell_name_form: str = "both",
                  locale: str = "en-US", data_locale: str | None = "en-US",
                  session_id: uuid.UUID | None = None, no_profile: bool | None = None,
                  protocol_version: str = "2.3", compression: str | None = None,
@@ -280,6 +281,11 @@ class WSManTransport(PSRPTransport):
         self.auto_envelope_size = auto_envelope_size
         self.idle_timeout = idle_timeout
         self.shell_name = shell_name
+        #: Where Create puts ``shell_name``: "attribute" (``rsp:Shell/@Name``,
+        #: as Ruby's client does), "element" (``rsp:Name``) or "both".
+        if shell_name_form not in ("attribute", "element", "both"):
+            raise ValueError("shell_name_form must be attribute, element or both")
+        self.shell_name_form = shell_name_form
         self.locale = locale
         self.data_locale = data_locale
         self.session_id = session_id or uuid.uuid4()
@@ -466,9 +472,11 @@ class WSManTransport(PSRPTransport):
 
     def open_pool(self, rpid: uuid.UUID, payload: bytes) -> None:
         shell_id = str(rpid).upper()
+        name_attr = self.shell_name and self.shell_name_form in ("attribute", "both")
+        name_elem = self.shell_name and self.shell_name_form in ("element", "both")
         parts = ['<rsp:Shell ShellId="%s"%s>' % (
-            shell_id, ' Name="%s"' % _xml_escape(self.shell_name) if self.shell_name else "")]
-        if self.shell_name:
+            shell_id, ' Name="%s"' % _xml_escape(self.shell_name) if name_attr else "")]
+        if name_elem:
             parts.append("<rsp:Name>%s</rsp:Name>" % _xml_escape(self.shell_name))
         parts.append("<rsp:InputStreams>stdin pr</rsp:InputStreams>"
                      "<rsp:OutputStreams>stdout</rsp:OutputStreams>")
