@@ -17,6 +17,7 @@
 #include "auth-gss.h"
 #include "auth-pam.h"
 #include "auth.h"
+#include "conf.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -564,19 +565,25 @@ may_connect(const struct passwd *pw)
 	    D.conf->service.allow_groups);
 }
 
-bool
-wrm_auth_session_allows(const struct wrm_identity *who, const char *users,
+static bool
+in_user_or_group_lists(const struct wrm_identity *who, const char *users,
     const char *groups)
 {
-	bool no_users = users == NULL || *users == '\0';
-	bool no_groups = groups == NULL || *groups == '\0';
-
-	if (no_users && no_groups)
-		return true;
 	if (in_list(who->user, users) || in_list(who->local_user, users))
 		return true;
 	return !D.user_mode && who->local_user != NULL &&
 	    in_groups(who->local_user, who->gid, groups);
+}
+
+bool
+wrm_auth_session_allows(const struct wrm_identity *who,
+    const struct wrm_session_conf *sc)
+{
+	if (in_user_or_group_lists(who, sc->deny_users, sc->deny_groups))
+		return false;
+	if (sc->allow_users[0] == '\0' && sc->allow_groups[0] == '\0')
+		return true;
+	return in_user_or_group_lists(who, sc->allow_users, sc->allow_groups);
 }
 
 /*

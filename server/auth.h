@@ -86,14 +86,16 @@ void wrm_auth_challenges(bool tls, struct wrm_auth_result *res);
 void wrm_auth_flush_cache(void);
 
 /*
- * A session configuration's AllowUsers and AllowGroups (both empty: no
- * restriction beyond the service's).  Users are matched by the name the
- * client authenticated as or the local account; groups by the local
+ * Whether who may use a session configuration: not named in its
+ * DenyUsers nor a member of its DenyGroups, and, when it has AllowUsers
+ * or AllowGroups, named or a member there.  Users are matched by the name
+ * the client authenticated as or the local account; groups by the local
  * account's membership (system mode only: in user mode every shell runs
- * as the daemon's own account, so only AllowUsers can tell users apart).
+ * as the daemon's own account, so only the user lists tell users apart).
  */
+struct wrm_session_conf;
 bool wrm_auth_session_allows(const struct wrm_identity *who,
-    const char *users, const char *groups);
+    const struct wrm_session_conf *sc);
 
 /* Password hashing for the lab user table (crypt(3), yescrypt or SHA-512). */
 int wrm_auth_hash_password(const char *password, char **hash_r);

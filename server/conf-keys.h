@@ -130,6 +130,10 @@
 	    "Users allowed to use it (empty: everyone the service allows)") \
 	X(allow_groups, "AllowGroups", LIST, "", \
 	    "Groups allowed to use it") \
+	X(deny_users, "DenyUsers", LIST, "", \
+	    "Users refused even when allowed otherwise") \
+	X(deny_groups, "DenyGroups", LIST, "", \
+	    "Groups whose members are refused even when allowed otherwise") \
 	X(run_as_user, "RunAsUser", STR, "", \
 	    "Run every shell as this user whoever the caller is") \
 	X(output_buffering_mode, "OutputBufferingMode", STR, "Block", \

@@ -53,6 +53,7 @@ enum wrm_op_state {
 struct wrm_op {
 	struct wrm_http_req *http;
 	const char *action_name;	/* the dispatch table's short name */
+	char *counted_user;		/* counted in MaxConcurrentOperations */
 	struct wrm_soap_req soap;
 	const struct wrm_identity *who;
 	const char *client_ip;

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
+#include "conf.h"
 #include "err.h"
 #include "log.h"
 #include "misc.h"
@@ -257,6 +259,7 @@ out:
 void
 wsman_connect(struct wrm_op *op)
 {
+	const struct wrm_session_conf *sc;
 	struct wrm_shell *sh;
 	struct connect_ctx *cc;
 	struct wrm_buf b;
@@ -292,6 +295,16 @@ wsman_connect(struct wrm_op *op)
 	}
 	if (sh->state == WRM_SHELL_CONNECTED) {
 		wrm_op_fault_id(op, WRM_FAULT_ALREADY_CONNECTED);
+		return;
+	}
+	/* The configuration's permissions apply at Connect as at Create. */
+	sc = wrm_conf_session_by_name(D.conf, sh->config);
+	if (sc != NULL && (!sc->enabled ||
+	    !wrm_auth_session_allows(op->who, sc))) {
+		wrm_audit("ACCESS_DENIED", "user=%s config=%s shell=%s "
+		    "reason=\"the configuration refuses Connect\"",
+		    op->who->user, sh->config, sh->id);
+		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 		return;
 	}
 	if (sh->host == NULL || sh->host->dead) {

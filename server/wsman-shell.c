@@ -279,11 +279,9 @@ create_allowed(struct wrm_op *op, const struct wrm_session_conf *sc)
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 		return false;
 	}
-	if (!wrm_auth_session_allows(op->who, sc->allow_users,
-	    sc->allow_groups)) {
-		wrm_audit("ACCESS_DENIED", "user=%s config=%s reason=\"not in "
-		    "the configuration's AllowUsers or AllowGroups\"", user,
-		    sc->name);
+	if (!wrm_auth_session_allows(op->who, sc)) {
+		wrm_audit("ACCESS_DENIED", "user=%s config=%s reason=\"the "
+		    "configuration's Allow or Deny lists\"", user, sc->name);
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 		return false;
 	}
@@ -365,7 +363,12 @@ wsman_create(struct wrm_op *op)
 			wrm_guid_new(sh->id);
 	}
 	sh->owner = strdup(op->who->user);
-	sh->local_user = strdup(op->who->local_user);
+	/*
+	 * RunAsUser: every shell of the configuration runs as that account
+	 * (system mode; in user mode all run as the daemon's user anyway).
+	 */
+	sh->local_user = strdup(sc->run_as_user[0] != '\0' && !D.user_mode ?
+	    sc->run_as_user : op->who->local_user);
 	sh->uid = op->who->uid;
 	sh->client_ip = strdup(op->client_ip);
 	sh->config = strdup(sc->name);

@@ -59,9 +59,77 @@ wsman_op_new(struct wrm_http_req *http, const struct wrm_identity *who,
 	return op;
 }
 
+/*
+ * Operations in progress per user (MaxConcurrentOperationsPerUser): from
+ * dispatch until answered (a parked Receive counts while it waits).
+ */
+struct user_ops {
+	char *user;
+	uint64_t n;
+	struct user_ops *next;
+};
+
+static struct user_ops *user_ops;
+
+static struct user_ops *
+user_ops_get(const char *user, bool create)
+{
+	struct user_ops *u;
+
+	for (u = user_ops; u != NULL; u = u->next)
+		if (strcmp(u->user, user) == 0)
+			return u;
+	if (!create || (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	if ((u->user = strdup(user)) == NULL) {
+		free(u);
+		return NULL;
+	}
+	u->next = user_ops;
+	user_ops = u;
+	return u;
+}
+
+static void
+op_uncount(struct wrm_op *op)
+{
+	struct user_ops *u, **pp;
+
+	if (op->counted_user == NULL)
+		return;
+	if ((u = user_ops_get(op->counted_user, false)) != NULL &&
+	    u->n > 0 && --u->n == 0) {
+		for (pp = &user_ops; *pp != u; pp = &(*pp)->next)
+			;
+		*pp = u->next;
+		free(u->user);
+		free(u);
+	}
+	free(op->counted_user);
+	op->counted_user = NULL;
+}
+
+/* Count op for its user; false when that passes the quota. */
+static bool
+op_count(struct wrm_op *op)
+{
+	struct user_ops *u = user_ops_get(op->who->user, true);
+
+	if (u == NULL)
+		return true;
+	if (u->n >= D.conf->service.max_concurrent_operations_per_user)
+		return false;
+	u->n++;
+	op->counted_user = strdup(op->who->user);
+	if (op->counted_user == NULL)
+		u->n--;
+	return true;
+}
+
 static void
 op_destroy(struct wrm_op *op)
 {
+	op_uncount(op);
 	wrm_soap_req_free(&op->soap);
 	wrm_buf_free(&op->out);
 	free((char *)op->listener_url);
@@ -108,6 +176,7 @@ static void
 finish(struct wrm_op *op)
 {
 	op->state = WRM_OP_DONE;
+	op_uncount(op);
 	wsman_receive_unpark(op);
 	wrm_http_op_done(op);
 }
@@ -288,7 +357,16 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 	else if (bad_options(op))
 		wrm_op_fault_id(op, WRM_FAULT_INVALID_OPTIONS);
-	else {
+	else if (!op_count(op)) {
+		/* Ansible recognises this one by its MSFT_WmiError code. */
+		struct wrm_fault_info qi = { .id = WRM_FAULT_QUOTA_OPERATIONS,
+		    .wmierror = 1 };
+
+		wrm_audit("QUOTA", "user=%s quota=MaxConcurrentOperationsPerUser"
+		    " limit=%llu", op->who->user, (unsigned long long)
+		    D.conf->service.max_concurrent_operations_per_user);
+		wrm_op_fault(op, &qi);
+	} else {
 		op->action_name = a->name;
 		a->fn(op);
 	}

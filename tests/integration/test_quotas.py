@@ -1,0 +1,137 @@
+"""Quotas at their limit and one past it, with the faults Windows sends,
+as pywinrm reads them: shells per user and concurrent users ([Winrs] and
+per session configuration), commands per shell, and operations in
+progress per user (with the MSFT_WmiError detail Ansible looks for)."""
+import re
+import threading
+
+import pytest
+from winrm.exceptions import WinRMError
+
+from wsman_raw import Wire, command_body, envelope, receive_body
+
+CMD = "[SessionConfiguration cmd]"
+
+
+def fault_fields(exc):
+    """The fault pywinrm 0.3.0 reports: its WinRMError's text carries a
+    dict of the fault's fields ('http_status_code', 'wsmanfault_code',
+    'fault_code', 'fault_subcode')."""
+    text = str(exc)
+    fields = dict(re.findall(r"'(\w+)': '?([^',}]*)'?", text))
+    fields["code"] = int(fields.get("http_status_code", 0) or 0)
+    return fields
+
+
+def open_shells(lab, n, **kw):
+    p = lab.protocol(**kw)
+    return p, [p.open_shell() for _ in range(n)]
+
+
+@pytest.mark.parametrize("where", ["winrs", "configuration"])
+def test_shells_per_user(lab_factory, where):
+    lines = (["[Winrs]", "MaxShellsPerUser = 2"] if where == "winrs" else
+             [CMD, "MaxShellsPerUser = 2"])
+    lab = lab_factory(config_lines=lines)
+    p, shells = open_shells(lab, 2)
+    with pytest.raises(WinRMError) as e:
+        p.open_shell()
+    f = fault_fields(e.value)
+    assert f["code"] == 500 and f["fault_subcode"] == "w:QuotaLimit", f
+    assert f["wsmanfault_code"] == "2150859173", f
+    assert "maximum number of 2 concurrent shells" in str(e.value)
+    # One closed makes room again.
+    p.close_shell(shells.pop())
+    shells.append(p.open_shell())
+    for s in shells:
+        p.close_shell(s)
+
+
+@pytest.mark.parametrize("where", ["winrs", "configuration"])
+def test_concurrent_users(lab_factory, where):
+    lines = (["[Winrs]", "MaxConcurrentUsers = 1"] if where == "winrs" else
+             [CMD, "MaxConcurrentUsers = 1"])
+    lab = lab_factory(config_lines=lines)
+    r = lab.winrmctl("user", "add", "second", "--password-stdin",
+                     input="Second-Passw0rd\n")
+    assert r.returncode == 0, r.stderr
+    p, shells = open_shells(lab, 2)        # the same user: allowed
+    other = lab.protocol(username="second", password="Second-Passw0rd")
+    with pytest.raises(WinRMError) as e:
+        other.open_shell()
+    f = fault_fields(e.value)
+    assert f["fault_subcode"] == "w:QuotaLimit", f
+    assert f["wsmanfault_code"] == "2150859179", f
+    for s in shells:
+        p.close_shell(s)
+    s = other.open_shell()                 # the first user left
+    other.close_shell(s)
+
+
+def test_commands_per_shell(lab_factory):
+    lab = lab_factory(config_lines=[CMD,
+                                    "MaxConcurrentCommandsPerShell = 2"])
+    p = lab.protocol()
+    shell = p.open_shell()
+    cids = [p.run_command(shell, "sleep", ["30"]) for _ in range(2)]
+    with pytest.raises(WinRMError) as e:
+        p.run_command(shell, "true")
+    assert "MaxConcurrentCommandsPerShell" in str(e.value)
+    p.cleanup_command(shell, cids.pop())   # terminate frees the slot
+    cids.append(p.run_command(shell, "true"))
+    for c in cids:
+        p.cleanup_command(shell, c)
+    p.close_shell(shell)
+
+
+def test_operations_per_user(lab_factory):
+    """Two Receives wait (operations in progress); a third request of the
+    same user is refused with 2150859174 in both the WSManFault and the
+    MSFT_WmiError detail, which is how Ansible recognises it."""
+    lab = lab_factory(args=["-o",
+                            "Service.MaxConcurrentOperationsPerUser=2"])
+    w = Wire(lab)
+    p = lab.protocol()
+    shell = p.open_shell()
+    cids = [p.run_command(shell, "sleep", ["6"]) for _ in range(2)]
+    results = []
+
+    def park(cid):
+        env, _ = envelope("Receive", body=receive_body(cid),
+                          selectors={"ShellId": shell}, to=w.url,
+                          timeout="PT5S")
+        results.append(Wire(lab).soap(env))
+
+    threads = [threading.Thread(target=park, args=(c,)) for c in cids]
+    for t in threads:
+        t.start()
+    try:
+        deadline = 50
+        while deadline:
+            # Wait until both Receives are parked in the daemon.
+            st = dict(line.split("\t") for line in
+                      lab.winrmctl("status").stdout.splitlines())
+            if st.get("requests_active") == "2":
+                break
+            deadline -= 1
+            threading.Event().wait(0.1)
+        env, _ = envelope("Command", body=command_body("true"),
+                          selectors={"ShellId": shell}, to=w.url)
+        r = w.soap(env)
+        assert r.status == 500, r
+        text = r.text
+        assert "2150859174" in text
+        assert "MSFT_WmiError" in text and \
+            "<p:error_Code xsi:type=\"cim:cimUnsignedInt\">2150859174" \
+            in text, text
+        assert "QUOTA user=%s quota=MaxConcurrentOperationsPerUser" % \
+            lab.user in lab.log()
+    finally:
+        for t in threads:
+            t.join(30)
+    # The parked Receives finished: room again.
+    cid = p.run_command(shell, "true")
+    p.cleanup_command(shell, cid)
+    for c in cids:
+        p.cleanup_command(shell, c)
+    p.close_shell(shell)
