@@ -174,3 +174,31 @@ def test_configuration_allow_users(system_lab_factory):
     assert out == "4244\n"
     with pytest.raises(WinRMError):
         run(lab, "alice", "Alice-Passw0rd", "id")
+
+
+def test_configuration_deny_lists(system_lab_factory):
+    """DenyGroups wins over AllowGroups; DenyUsers over everything."""
+    lab = system_lab_factory(config_lines=[
+        "[SessionConfiguration cmd]", "AllowGroups = winrmd-users",
+        "DenyGroups = operators"])
+    with pytest.raises(WinRMError):
+        run(lab, "alice", "Alice-Passw0rd", "id")
+    out, _, _ = run(lab, "carol", "Carol-Passw0rd", "id -u")
+    assert out == "4244\n"
+    lab.stop()
+    lab.extra_config = ["[SessionConfiguration cmd]", "DenyUsers = carol"]
+    lab.start()
+    with pytest.raises(WinRMError):
+        run(lab, "carol", "Carol-Passw0rd", "id")
+    out, _, _ = run(lab, "alice", "Alice-Passw0rd", "id -u")
+    assert out == "4242\n"
+
+
+def test_run_as_user(system_lab_factory):
+    """RunAsUser: the shell runs as that account whoever logged in; the
+    shell still belongs to the caller."""
+    lab = system_lab_factory(config_lines=[
+        "[SessionConfiguration cmd]", "RunAsUser = bob"])
+    out, _, _ = run(lab, "alice", "Alice-Passw0rd", "id -u; echo $USER")
+    assert out.split() == ["4243", "bob"]
+    assert "SHELL_CREATE" in lab.log() and "user=alice" in lab.log()
