@@ -15,6 +15,7 @@
 #include "log.h"
 #include "misc.h"
 #include "plugin-codes.h"
+#include "shell-limits.h"
 #include "shell.h"
 #include "spawn.h"
 #include "store.h"
@@ -284,6 +285,7 @@ host_free(struct wrm_host *h)
 	struct wrm_host **pp;
 
 	warm_forget_host(h);
+	wrm_limits_release(h->pid);
 	for (pp = &hosts; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == h) {
 			*pp = h->next;
@@ -441,8 +443,23 @@ env_free(char **env)
  * Start a host process and connect to it.  In system mode it runs as
  * local_user (which must exist); in user mode as the daemon.
  */
+/* The configuration's (and [Winrs]') memory and process limits. */
+static void
+host_limits(pid_t pid, const struct wrm_session_conf *sc)
+{
+	uint64_t mem = D.conf->winrs.max_memory_per_shell_mb;
+	uint64_t procs = D.conf->winrs.max_processes_per_shell;
+
+	if (sc != NULL && sc->max_memory_per_shell_mb < mem)
+		mem = sc->max_memory_per_shell_mb;
+	if (sc != NULL && sc->max_processes_per_shell < procs)
+		procs = sc->max_processes_per_shell;
+	wrm_limits_apply(pid, mem, procs);
+}
+
 static int
-host_start(struct wrm_host **h_r, const char *local_user)
+host_start(struct wrm_host **h_r, const char *local_user,
+    const struct wrm_session_conf *sc)
 {
 	struct wrm_spawn_as as;
 	struct passwd *pw = NULL;
@@ -478,6 +495,8 @@ host_start(struct wrm_host **h_r, const char *local_user)
 		free(h);
 		return r;
 	}
+	/* Before it starts anything: its tree's limits. */
+	host_limits(h->pid, sc);
 	if ((r = wrm_host_connect(h->socket_path, &fd)) != 0 ||
 	    (r = wrm_hconn_new(D.loop, fd, host_on_msg, host_on_close, h,
 	    &h->conn)) != 0) {
@@ -832,7 +851,7 @@ warm_refill(const struct wrm_shell *sh, const struct wrm_session_conf *sc)
 	size_t st;
 
 	while (!D.stopping && warm_count(sh) < sc->warm_pool_size) {
-		if (host_start(&h, sh->local_user) != 0 ||
+		if (host_start(&h, sh->local_user, sc) != 0 ||
 		    (w = calloc(1, sizeof(*w))) == NULL)
 			return;
 		w->host = h;
@@ -883,7 +902,7 @@ wrm_shell_create(struct wrm_op *op, struct wrm_shell *sh,
 	int r;
 
 	if ((sh->host = warm_take(sh)) == NULL &&
-	    (r = host_start(&sh->host, sh->local_user)) != 0)
+	    (r = host_start(&sh->host, sh->local_user, sc)) != 0)
 		return r;
 	sh->host->n_shells++;
 	sh->state = WRM_SHELL_CREATING;

@@ -17,6 +17,7 @@
 
 #include "auth-gss.h"
 #include "admin.h"
+#include "shell-limits.h"
 #include "systemd.h"
 #include "auth.h"
 #include "conf.h"
@@ -247,10 +248,12 @@ on_sigchld(int signo, void *arg)
 {
 	int status;
 
+	pid_t pid;
+
 	(void)signo;
 	(void)arg;
-	while (waitpid(-1, &status, WNOHANG) > 0)
-		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		wrm_limits_release(pid);
 }
 
 static void
@@ -510,6 +513,8 @@ main(int argc, char **argv)
 	if (load_config(config, &D.conf) != 0)
 		fatal("cannot read %s", config);
 	if (print) {
+		printf("# shell memory and process limits: %s\n",
+		    wrm_limits_probe());
 		wrm_conf_print(D.conf, stdout);
 		return D.conf->n_errors > 0 ? 1 : 0;
 	}
@@ -544,6 +549,8 @@ main(int argc, char **argv)
 		fatal_fr(r, "authentication setup");
 	if ((r = open_store()) != 0)
 		fatal_fr(r, "cannot open the state store");
+	wrm_limits_init();
+	logit("shell limits: %s", wrm_limits_mechanism());
 	wrm_shells_restore();
 	wrm_shells_start_sweep();
 	if (wrm_admin_start(D.conf->service.state_directory) != 0)

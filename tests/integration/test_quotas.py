@@ -135,3 +135,44 @@ def test_operations_per_user(lab_factory):
     for c in cids:
         p.cleanup_command(shell, c)
     p.close_shell(shell)
+
+
+def limits_mechanism():
+    import subprocess
+    from conftest import binary
+    out = subprocess.run([binary("winrmd"), "-T", "-f", "/dev/null"],
+                         capture_output=True, text=True, timeout=30).stdout
+    return out.splitlines()[0]
+
+
+@pytest.mark.parametrize("where", ["winrs", "configuration"])
+def test_processes_per_shell(lab_factory, where):
+    """The shell's whole process tree is limited, as a Windows job object
+    limits it: forks past the limit fail inside the command."""
+    if "no process limit" in limits_mechanism():
+        pytest.skip("no control groups here: " + limits_mechanism())
+    lines = (["[Winrs]", "MaxProcessesPerShell = 8"] if where == "winrs"
+             else [CMD, "MaxProcessesPerShell = 8"])
+    lab = lab_factory(config_lines=lines)
+    r = lab.session().run_cmd(
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; "
+        "do sleep 2 & done; wait")
+    # The host, sh and a few sleeps fit; twenty do not.
+    text = (r.std_out + r.std_err).decode()
+    assert "fork" in text.lower() or "resource" in text.lower(), text
+    # A shell under the limit works as usual.
+    r = lab.session().run_cmd("echo fine")
+    assert r.std_out == b"fine\n"
+
+
+def test_memory_per_shell(lab_factory):
+    if "cgroup" not in limits_mechanism():
+        pytest.skip("no control groups here: " + limits_mechanism())
+    lab = lab_factory(config_lines=[CMD, "MaxMemoryPerShellMB = 64"])
+    r = lab.session().run_cmd(
+        "python3 -c \"b = bytearray(300 * 1024 * 1024); print('allocated')\"")
+    assert r.status_code != 0
+    assert b"allocated" not in r.std_out
+    r = lab.session().run_cmd(
+        "python3 -c \"b = bytearray(8 * 1024 * 1024); print('small')\"")
+    assert r.std_out == b"small\n"
