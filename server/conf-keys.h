@@ -47,6 +47,8 @@
 	    "PAM service: Basic passwords, and each shell's account check and session (system mode)") \
 	X(host_pass_environment, "HostPassEnvironment", LIST, "LANG LC_ALL TZ", \
 	    "Variables passed from the daemon's environment to system-mode shells") \
+	X(fault_injection, "FaultInjection", BOOL, "false", \
+	    "Apply the [FaultInjection] rules (lab mode turns it on)") \
 	X(metrics_listen, "MetricsListen", STR, "", \
 	    "ADDRESS:PORT serving Prometheus metrics on /metrics; empty: none") \
 	X(min_idle_timeout_ms, "MinIdleTimeoutms", U64, "60000", \
@@ -118,6 +120,45 @@
 	X(user_name, "UserName", STR, "", \
 	    "Local account the certificate maps to") \
 	X(enabled, "Enabled", BOOL, "true", "Whether the mapping is used")
+
+/* [Redirect NAME]: HTTP redirections, for -AllowRedirection tests */
+#define WRM_REDIRECT_KEYS(X) \
+	X(path, "Path", STR, "", \
+	    "Request path it answers (also PATH/1 .. PATH/Hops-1 of a chain)") \
+	X(client, "Client", STR, "", \
+	    "Only for this client address; empty: any") \
+	X(user, "User", STR, "", \
+	    "Only for this authenticated user (then after authentication)") \
+	X(status, "Status", U64, "307", "301, 302, 307 or 308") \
+	X(location, "Location", STR, "", \
+	    "Where to: an absolute URL, or a path on the same listener") \
+	X(hops, "Hops", U64, "1", \
+	    "Redirections before Location: a chain of this many") \
+	X(enabled, "Enabled", BOOL, "true", "Whether the rule applies")
+
+/* [FaultInjection NAME]: failures on demand (needs Service.FaultInjection) */
+#define WRM_FAULT_KEYS(X) \
+	X(path, "Path", STR, "", "Only requests to this path; empty: any") \
+	X(action, "Action", STR, "", \
+	    "Only this operation (Create, Receive, ...); empty: any") \
+	X(configuration, "Configuration", STR, "", \
+	    "Only shells of this session configuration; empty: any") \
+	X(header, "Header", STR, "", \
+	    "Only requests with this header, as \"Name: value\"; empty: any") \
+	X(kind, "Kind", STR, "fault", \
+	    "delay, timeout, fault, quota, http, reset or trickle") \
+	X(nth, "Nth", U64, "0", \
+	    "Only the Nth matching request (counted from 1); 0: every one") \
+	X(every, "Every", U64, "1", "Every Nth matching request") \
+	X(delay_ms, "DelayMs", U64, "0", \
+	    "delay: how long the answer waits; trickle: pause between pieces") \
+	X(fault_code, "FaultCode", U64, "2150858752", \
+	    "fault: the WSManFault code (its fault subcode follows Windows')") \
+	X(message, "Message", STR, "", "fault: the fault's message") \
+	X(http_status, "HttpStatus", U64, "503", "http: the HTTP status") \
+	X(trickle_bytes, "TrickleBytes", U64, "64", \
+	    "trickle: bytes per piece") \
+	X(enabled, "Enabled", BOOL, "true", "Whether the rule applies")
 
 /* [SessionConfiguration NAME] */
 #define WRM_SESSION_KEYS(X) \

@@ -34,6 +34,8 @@ struct key_def {
 #define LSN_ROW(f, k, t, d, doc) KEYDEF(struct wrm_listener_conf, f, k, t, d, doc)
 #define SESS_ROW(f, k, t, d, doc) KEYDEF(struct wrm_session_conf, f, k, t, d, doc)
 #define CMAP_ROW(f, k, t, d, doc) KEYDEF(struct wrm_certmap_conf, f, k, t, d, doc)
+#define REDIR_ROW(f, k, t, d, doc) KEYDEF(struct wrm_redirect_conf, f, k, t, d, doc)
+#define FAULT_ROW(f, k, t, d, doc) KEYDEF(struct wrm_fault_conf, f, k, t, d, doc)
 
 static const struct key_def service_keys[] = { WRM_SERVICE_KEYS(SVC_ROW)
     { NULL, 0, NULL, NULL, 0 } };
@@ -47,6 +49,10 @@ static const struct key_def session_keys[] = { WRM_SESSION_KEYS(SESS_ROW)
     { NULL, 0, NULL, NULL, 0 } };
 static const struct key_def certmap_keys[] = { WRM_CERTMAP_KEYS(CMAP_ROW)
     { NULL, 0, NULL, NULL, 0 } };
+static const struct key_def redirect_keys[] = { WRM_REDIRECT_KEYS(REDIR_ROW)
+    { NULL, 0, NULL, NULL, 0 } };
+static const struct key_def fault_keys[] = { WRM_FAULT_KEYS(FAULT_ROW)
+    { NULL, 0, NULL, NULL, 0 } };
 
 static const struct {
 	const char *section;
@@ -58,6 +64,8 @@ static const struct {
 	{ "Listener", listener_keys },
 	{ "SessionConfiguration", session_keys },
 	{ "CertificateMapping", certmap_keys },
+	{ "Redirect", redirect_keys },
+	{ "FaultInjection", fault_keys },
 };
 
 static void
@@ -155,64 +163,38 @@ find_key(const struct key_def *keys, const char *name)
 	return NULL;
 }
 
-static struct wrm_listener_conf *
-get_listener(struct wrm_conf *conf, const char *name)
+/*
+ * The element called name of a named-section array (every element type
+ * starts with its char *name), added with the defaults when missing.
+ */
+static void *
+get_named(void **arr, size_t *n, size_t size, const struct key_def *keys,
+    const char *name)
 {
-	struct wrm_listener_conf *l;
+	char *base = *arr, *e;
 	size_t i;
 
-	for (i = 0; i < conf->n_listeners; i++)
-		if (strcasecmp(conf->listeners[i].name, name) == 0)
-			return &conf->listeners[i];
-	l = realloc(conf->listeners, (conf->n_listeners + 1) * sizeof(*l));
-	if (l == NULL)
+	for (i = 0; i < *n; i++)
+		if (strcasecmp(*(char **)(void *)(base + i * size), name) == 0)
+			return base + i * size;
+	if ((base = realloc(*arr, (*n + 1) * size)) == NULL)
 		return NULL;
-	conf->listeners = l;
-	l = &conf->listeners[conf->n_listeners++];
-	memset(l, 0, sizeof(*l));
-	set_defaults(l, listener_keys);
-	l->name = strdup(name);
-	return l;
+	*arr = base;
+	e = base + (*n)++ * size;
+	memset(e, 0, size);
+	set_defaults(e, keys);
+	*(char **)(void *)e = strdup(name);
+	return e;
 }
+
+#define GET_NAMED(conf, arr, n, keys, name) \
+	get_named((void **)&(conf)->arr, &(conf)->n, sizeof(*(conf)->arr), \
+	    keys, name)
 
 static struct wrm_session_conf *
 get_session(struct wrm_conf *conf, const char *name)
 {
-	struct wrm_session_conf *s;
-	size_t i;
-
-	for (i = 0; i < conf->n_sessions; i++)
-		if (strcasecmp(conf->sessions[i].name, name) == 0)
-			return &conf->sessions[i];
-	s = realloc(conf->sessions, (conf->n_sessions + 1) * sizeof(*s));
-	if (s == NULL)
-		return NULL;
-	conf->sessions = s;
-	s = &conf->sessions[conf->n_sessions++];
-	memset(s, 0, sizeof(*s));
-	set_defaults(s, session_keys);
-	s->name = strdup(name);
-	return s;
-}
-
-static struct wrm_certmap_conf *
-get_certmap(struct wrm_conf *conf, const char *name)
-{
-	struct wrm_certmap_conf *m;
-	size_t i;
-
-	for (i = 0; i < conf->n_certmaps; i++)
-		if (strcasecmp(conf->certmaps[i].name, name) == 0)
-			return &conf->certmaps[i];
-	m = realloc(conf->certmaps, (conf->n_certmaps + 1) * sizeof(*m));
-	if (m == NULL)
-		return NULL;
-	conf->certmaps = m;
-	m = &conf->certmaps[conf->n_certmaps++];
-	memset(m, 0, sizeof(*m));
-	set_defaults(m, certmap_keys);
-	m->name = strdup(name);
-	return m;
+	return GET_NAMED(conf, sessions, n_sessions, session_keys, name);
 }
 
 static int
@@ -349,9 +331,15 @@ conf_handler(void *user, const char *section, const char *name,
 	case 0: base = &conf->service; break;
 	case 1: base = &conf->auth; break;
 	case 2: base = &conf->winrs; break;
-	case 3: base = get_listener(conf, sub); break;
+	case 3: base = GET_NAMED(conf, listeners, n_listeners, listener_keys,
+	    sub); break;
 	case 4: base = get_session(conf, sub); break;
-	case 5: base = get_certmap(conf, sub); break;
+	case 5: base = GET_NAMED(conf, certmaps, n_certmaps, certmap_keys,
+	    sub); break;
+	case 6: base = GET_NAMED(conf, redirects, n_redirects, redirect_keys,
+	    sub); break;
+	case 7: base = GET_NAMED(conf, faults, n_faults, fault_keys, sub);
+	    break;
 	}
 	if (base == NULL)
 		return 0;
@@ -497,6 +485,16 @@ wrm_conf_free(struct wrm_conf *conf)
 		free(conf->certmaps[i].name);
 	}
 	free(conf->certmaps);
+	for (i = 0; i < conf->n_redirects; i++) {
+		free_strings(&conf->redirects[i], redirect_keys);
+		free(conf->redirects[i].name);
+	}
+	free(conf->redirects);
+	for (i = 0; i < conf->n_faults; i++) {
+		free_strings(&conf->faults[i], fault_keys);
+		free(conf->faults[i].name);
+	}
+	free(conf->faults);
 	for (i = 0; i < conf->n_errors; i++)
 		free(conf->errors[i]);
 	free(conf->errors);
@@ -559,6 +557,14 @@ wrm_conf_print(const struct wrm_conf *conf, FILE *f)
 	for (i = 0; i < conf->n_certmaps; i++) {
 		fprintf(f, "\n[CertificateMapping %s]\n", conf->certmaps[i].name);
 		print_keys(f, &conf->certmaps[i], certmap_keys);
+	}
+	for (i = 0; i < conf->n_redirects; i++) {
+		fprintf(f, "\n[Redirect %s]\n", conf->redirects[i].name);
+		print_keys(f, &conf->redirects[i], redirect_keys);
+	}
+	for (i = 0; i < conf->n_faults; i++) {
+		fprintf(f, "\n[FaultInjection %s]\n", conf->faults[i].name);
+		print_keys(f, &conf->faults[i], fault_keys);
 	}
 }
 
@@ -647,6 +653,37 @@ wrm_conf_check(struct wrm_conf *conf)
 			    "must be a SHA-1 thumbprint (40 hex digits)",
 			    m->name);
 	}
+	for (i = 0; i < conf->n_redirects; i++) {
+		const struct wrm_redirect_conf *rd = &conf->redirects[i];
+
+		if (rd->path[0] != '/')
+			wrm_conf_add_error(conf, "Redirect %s: Path must be an "
+			    "absolute path", rd->name);
+		if (rd->status != 301 && rd->status != 302 &&
+		    rd->status != 307 && rd->status != 308)
+			wrm_conf_add_error(conf, "Redirect %s: Status must be "
+			    "301, 302, 307 or 308", rd->name);
+		if (rd->hops == 0 || rd->hops > 100)
+			wrm_conf_add_error(conf, "Redirect %s: Hops must be "
+			    "between 1 and 100", rd->name);
+	}
+	for (i = 0; i < conf->n_faults; i++) {
+		static const char *const kinds[] = { "delay", "timeout",
+		    "fault", "quota", "http", "reset", "trickle", NULL };
+		const struct wrm_fault_conf *f = &conf->faults[i];
+
+		for (j = 0; kinds[j] != NULL; j++)
+			if (strcasecmp(f->kind, kinds[j]) == 0)
+				break;
+		if (kinds[j] == NULL)
+			wrm_conf_add_error(conf, "FaultInjection %s: unknown "
+			    "Kind %s", f->name, f->kind);
+		if (f->header[0] != '\0' && strchr(f->header, ':') == NULL)
+			wrm_conf_add_error(conf, "FaultInjection %s: Header "
+			    "must be \"Name: value\"", f->name);
+	}
+	if (conf->n_faults > 32)
+		wrm_conf_add_error(conf, "at most 32 [FaultInjection] sections");
 	if (conf->n_listeners == 0)
 		wrm_conf_add_warning(conf, "no [Listener] section: nothing "
 		    "will be served");

@@ -38,6 +38,16 @@ struct wrm_certmap_conf {
 	WRM_CERTMAP_KEYS(WRM_CONF_FIELD)
 };
 
+struct wrm_redirect_conf {
+	char *name;
+	WRM_REDIRECT_KEYS(WRM_CONF_FIELD)
+};
+
+struct wrm_fault_conf {
+	char *name;
+	WRM_FAULT_KEYS(WRM_CONF_FIELD)
+};
+
 struct wrm_kv {
 	char *key;
 	char *value;
@@ -62,6 +72,10 @@ struct wrm_conf {
 	size_t n_sessions;
 	struct wrm_certmap_conf *certmaps;
 	size_t n_certmaps;
+	struct wrm_redirect_conf *redirects;
+	size_t n_redirects;
+	struct wrm_fault_conf *faults;
+	size_t n_faults;
 	char **errors;			/* "file:line: text" */
 	size_t n_errors;
 	char **warnings;

@@ -54,6 +54,13 @@ struct wrm_op {
 	struct wrm_http_req *http;
 	const char *action_name;	/* the dispatch table's short name */
 	char *counted_user;		/* counted in MaxConcurrentOperations */
+	/* Fault injection: rules that matched at HTTP level, and what the
+	 * answer must do (inject.h kinds and their parameters). */
+	uint32_t inject_mask;
+	int inject_kind;
+	uint64_t inject_delay_ms;
+	uint64_t inject_trickle;
+	unsigned inject_http_status;
 	struct wrm_soap_req soap;
 	const struct wrm_identity *who;
 	const char *client_ip;

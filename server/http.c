@@ -20,6 +20,7 @@
 #include "err.h"
 #include "http-crypt.h"
 #include "http.h"
+#include "inject.h"
 #include "metrics.h"
 #include "systemd.h"
 #include "log.h"
@@ -94,6 +95,10 @@ struct wrm_http_req {
 	bool in_handler;
 	char *authorization;
 	char *content_type;
+	char *location;		/* a redirection's Location, or NULL */
+	int inject_kind;	/* inject.h: how the answer goes out */
+	uint64_t inject_delay_ms, inject_trickle;
+	struct wrm_timer *inject_timer;
 	char *url;
 	char *method;
 	bool anon_identify;
@@ -212,10 +217,103 @@ req_free(struct wrm_http_req *r)
 	wrm_buf_free(&r->resp);
 	free(r->authorization);
 	free(r->content_type);
+	free(r->location);
+	wrm_timer_cancel(r->inject_timer);
 	free(r->url);
 	free(r->method);
 	free(r->sealed_type);
 	free(r);
+}
+
+/*
+ * Fault injection on the way out: "reset" sends half of the answer and
+ * then closes the connection; "trickle" sends it inject_trickle bytes at
+ * a time, inject_delay_ms apart (the connection waits suspended).
+ */
+struct injected {
+	uint8_t *data;
+	size_t len;
+	int kind;
+	size_t piece;
+	uint64_t pause_ms;
+	bool ready;
+	struct MHD_Connection *conn;
+	struct wrm_listener *l;
+	struct wrm_timer *timer;
+};
+
+static void
+injected_resume(void *arg)
+{
+	struct injected *in = arg;
+
+	in->timer = NULL;
+	in->ready = true;
+	MHD_resume_connection(in->conn);
+	schedule_run(in->l);
+}
+
+static ssize_t
+injected_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct injected *in = cls;
+	size_t n;
+
+	if (pos >= in->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (in->kind == WRM_INJECT_RESET) {
+		if (pos >= in->len / 2)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		n = in->len / 2 - (size_t)pos;
+	} else {
+		if (!in->ready) {
+			MHD_suspend_connection(in->conn);
+			wrm_timer_add(D.loop, in->pause_ms, injected_resume, in,
+			    &in->timer);
+			return 0;
+		}
+		in->ready = false;
+		n = in->len - (size_t)pos;
+		if (n > in->piece)
+			n = in->piece;
+	}
+	if (n > max)
+		n = max;
+	memcpy(buf, in->data + pos, n);
+	return (ssize_t)n;
+}
+
+static void
+injected_free(void *cls)
+{
+	struct injected *in = cls;
+
+	wrm_timer_cancel(in->timer);
+	free(in->data);
+	free(in);
+}
+
+static struct MHD_Response *
+injected_response(struct wrm_http_req *r, uint8_t *data, size_t len)
+{
+	struct injected *in;
+	struct MHD_Response *resp;
+
+	if ((in = calloc(1, sizeof(*in))) == NULL)
+		return NULL;
+	in->data = data;
+	in->len = len;
+	in->kind = r->inject_kind;
+	in->piece = r->inject_trickle > 0 ? (size_t)r->inject_trickle : 64;
+	in->pause_ms = r->inject_delay_ms > 0 ? r->inject_delay_ms : 100;
+	in->ready = true;
+	in->conn = r->conn;
+	in->l = r->l;
+	resp = MHD_create_response_from_callback(len, 4096, injected_read, in,
+	    injected_free);
+	if (resp == NULL)
+		free(in);
+	return resp;
 }
 
 static enum MHD_Result
@@ -229,13 +327,20 @@ queue_response(struct wrm_http_req *r)
 	data = wrm_buf_steal(&r->resp, &len);
 	if (data == NULL)
 		return MHD_NO;
-	resp = MHD_create_response_from_buffer_with_free_callback(len, data,
-	    free);
+	if ((r->inject_kind == WRM_INJECT_RESET ||
+	    r->inject_kind == WRM_INJECT_TRICKLE) && len > 0)
+		resp = injected_response(r, data, len);
+	else
+		resp = MHD_create_response_from_buffer_with_free_callback(len,
+		    data, free);
 	if (resp == NULL) {
 		free(data);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, SERVER_HEADER);
+	if (r->location != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+		    r->location);
 	if (len > 0 && r->resp_type != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 		    r->resp_type);
@@ -319,6 +424,16 @@ peer_closed(struct wrm_http_req *r)
 	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+static void
+delayed_wake(void *arg)
+{
+	struct wrm_http_req *r = arg;
+
+	r->inject_timer = NULL;
+	r->stage = RS_READY;
+	wake(r);
+}
+
 void
 wrm_http_op_done(struct wrm_op *op)
 {
@@ -348,6 +463,18 @@ wrm_http_op_done(struct wrm_op *op)
 		verbose("client=%s closed its connection before the answer; "
 		    "output kept", r->hc->client_ip);
 		wsman_op_finished(op, false);
+	}
+	r->inject_kind = op->inject_kind;
+	r->inject_delay_ms = op->inject_delay_ms;
+	r->inject_trickle = op->inject_trickle;
+	if (op->inject_kind == WRM_INJECT_HTTP)
+		set_plain(r, (int)op->inject_http_status);
+	if (op->inject_kind == WRM_INJECT_DELAY && op->inject_delay_ms > 0 &&
+	    r->inject_timer == NULL) {
+		/* Ready only when the delay is over. */
+		wrm_timer_add(D.loop, op->inject_delay_ms, delayed_wake, r,
+		    &r->inject_timer);
+		return;
 	}
 	r->stage = RS_READY;
 	wake(r);
@@ -385,6 +512,56 @@ path_matches(const struct wrm_listener *l, const char *url, bool *anon_r)
 	return false;
 }
 
+static const char *
+req_header(void *ctx, const char *name)
+{
+	struct wrm_http_req *r = ctx;
+
+	return r->conn != NULL ? MHD_lookup_connection_value(r->conn,
+	    MHD_HEADER_KIND, name) : NULL;
+}
+
+/*
+ * A [Redirect] rule for r (user: NULL before authentication): answered
+ * with its status and Location, absolute on this listener when the rule
+ * gives a path, the next hop of a chain until the last.
+ */
+static bool
+redirect(struct wrm_http_req *r, const char *user)
+{
+	const struct wrm_redirect_conf *rd;
+	const char *host, *to;
+	char next[600];
+	uint64_t hop;
+
+	if ((rd = wrm_redirect_match(r->url, r->hc->client_ip, user, &hop)) ==
+	    NULL)
+		return false;
+	if (hop > 1) {
+		snprintf(next, sizeof(next), "%s/%llu", rd->path,
+		    (unsigned long long)(hop - 1));
+		to = next;
+	} else
+		to = rd->location[0] != '\0' ? rd->location : r->l->prefix;
+	free(r->location);
+	r->location = NULL;
+	if (strncasecmp(to, "http://", 7) == 0 ||
+	    strncasecmp(to, "https://", 8) == 0)
+		r->location = strdup(to);
+	else {
+		host = req_header(r, MHD_HTTP_HEADER_HOST);
+		if (asprintf(&r->location, "%s://%s%s%s",
+		    r->l->tls ? "https" : "http", host != NULL ? host :
+		    "localhost", to[0] == '/' ? "" : "/", to) < 0)
+			r->location = NULL;
+	}
+	wrm_audit("REDIRECT", "rule=%s client=%s status=%llu location=%s",
+	    rd->name, r->hc->client_ip, (unsigned long long)rd->status,
+	    r->location ? r->location : "-");
+	set_plain(r, (int)rd->status);
+	return true;
+}
+
 /* Create the operation; pre, when not NULL, is its parsed Identify. */
 static void
 start_op_parsed(struct wrm_http_req *r, struct wrm_soap_req *pre)
@@ -403,6 +580,7 @@ start_op_parsed(struct wrm_http_req *r, struct wrm_soap_req *pre)
 	}
 	r->op = op;
 	r->stage = RS_OP;
+	op->inject_mask = wrm_inject_http_candidates(r->url, req_header, r);
 	if (pre != NULL)
 		wsman_dispatch_identify(op, pre);
 	else
@@ -444,6 +622,7 @@ static void
 after_auth(struct wrm_http_req *r)
 {
 	struct wrm_log_ctx ctx = { r->hc->client_ip, NULL, NULL, "auth" };
+	bool anon;
 
 	if (r->auth.status == WRM_AUTH_CHALLENGE) {
 		set_plain(r, MHD_HTTP_UNAUTHORIZED);
@@ -451,6 +630,16 @@ after_auth(struct wrm_http_req *r)
 	}
 	ctx.user = r->auth.who.user;
 	wrm_log_ctx_set(&ctx);
+	if (redirect(r, r->auth.who.user)) {
+		wrm_log_ctx_clear();
+		return;
+	}
+	if (!path_matches(r->l, r->url, &anon)) {
+		/* A redirection path no rule took for this user. */
+		set_plain(r, MHD_HTTP_NOT_FOUND);
+		wrm_log_ctx_clear();
+		return;
+	}
 	if (wrm_buf_len(&r->body) == 0) {
 		/* An authentication-only POST. */
 		set_plain(r, MHD_HTTP_OK);
@@ -503,7 +692,10 @@ process(struct wrm_http_req *r)
 	}
 	debug("client=%s %s %s (%zu bytes)", r->hc->client_ip, r->method,
 	    r->url, wrm_buf_len(&r->body));
-	if (!path_matches(r->l, r->url, &anon)) {
+	if (redirect(r, NULL))
+		return;
+	if (!path_matches(r->l, r->url, &anon) &&
+	    !wrm_redirect_is_path(r->url)) {
 		verbose("client=%s %s: no such path (404)", r->hc->client_ip,
 		    r->url);
 		set_plain(r, MHD_HTTP_NOT_FOUND);

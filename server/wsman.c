@@ -11,6 +11,7 @@
 #include "misc.h"
 #include "ns.h"
 #include "shell.h"
+#include "inject.h"
 #include "wsman.h"
 
 /* What the dispatch table knows about an action. */
@@ -276,6 +277,8 @@ wsman_op_finished(struct wrm_op *op, bool ok)
  * other with MustComply is refused as Windows does ([WSMV <50>]); without
  * MustComply unknown options are ignored.
  */
+static bool inject(struct wrm_op *op);
+
 static bool
 bad_options(struct wrm_op *op)
 {
@@ -325,7 +328,8 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 	}
 	if (op->soap.is_identify) {
 		op->action_name = "Identify";
-		wsman_identify(op);
+		if (!inject(op))
+			wsman_identify(op);
 		return;
 	}
 	if (op->who == NULL || op->who->user == NULL || op->who->denied) {
@@ -351,12 +355,16 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 	ctx.action = a != NULL ? a->name : "unknown";
 	wrm_log_ctx_set(&ctx);
 	debug2_f("%s", op->soap.action);
+	if (a != NULL)
+		op->action_name = a->name;
 	if (a == NULL)
 		wrm_op_fault_id(op, WRM_FAULT_ACTION_NOT_SUPPORTED);
 	else if (!D.conf->service.allow_remote_access)
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 	else if (bad_options(op))
 		wrm_op_fault_id(op, WRM_FAULT_INVALID_OPTIONS);
+	else if (inject(op))
+		;	/* answered by a fault injection rule */
 	else if (!op_count(op)) {
 		/* Ansible recognises this one by its MSFT_WmiError code. */
 		struct wrm_fault_info qi = { .id = WRM_FAULT_QUOTA_OPERATIONS,
@@ -366,11 +374,58 @@ wsman_dispatch(struct wrm_op *op, const uint8_t *body, size_t len)
 		    " limit=%llu", op->who->user, (unsigned long long)
 		    D.conf->service.max_concurrent_operations_per_user);
 		wrm_op_fault(op, &qi);
-	} else {
-		op->action_name = a->name;
+	} else
 		a->fn(op);
-	}
 	wrm_log_ctx_clear();
+}
+
+/*
+ * [FaultInjection] rules for this operation: those that answer instead of
+ * the operation do so here (true); the others are noted for the answer.
+ */
+static bool
+inject(struct wrm_op *op)
+{
+	const struct wrm_session_conf *sc = op->soap.resource_uri != NULL ?
+	    wrm_conf_session_by_uri(D.conf, op->soap.resource_uri) : NULL;
+	const struct wrm_fault_conf *f;
+	struct wrm_fault_info fi;
+
+	if ((f = wrm_inject_decide(op->inject_mask, op->action_name,
+	    sc != NULL ? sc->name : NULL)) == NULL)
+		return false;
+	memset(&fi, 0, sizeof(fi));
+	switch (wrm_inject_kind(f)) {
+	case WRM_INJECT_TIMEOUT:
+		wrm_op_fault_id(op, WRM_FAULT_TIMED_OUT);
+		return true;
+	case WRM_INJECT_FAULT:
+		fi.id = wrm_fault_for_code((uint32_t)f->fault_code);
+		fi.code = (uint32_t)f->fault_code;
+		fi.message = f->message[0] != '\0' ? f->message : NULL;
+		wrm_op_fault(op, &fi);
+		return true;
+	case WRM_INJECT_QUOTA:
+		fi.id = WRM_FAULT_QUOTA_OPERATIONS;
+		fi.wmierror = 1;
+		wrm_op_fault(op, &fi);
+		return true;
+	case WRM_INJECT_HTTP:
+		op->inject_kind = WRM_INJECT_HTTP;
+		op->inject_http_status = (unsigned)f->http_status;
+		wrm_op_reply(op);
+		return true;
+	case WRM_INJECT_DELAY:
+	case WRM_INJECT_RESET:
+	case WRM_INJECT_TRICKLE:
+		op->inject_kind = wrm_inject_kind(f);
+		op->inject_delay_ms = f->delay_ms;
+		op->inject_trickle = f->trickle_bytes > 0 ? f->trickle_bytes :
+		    64;
+		return false;
+	default:
+		return false;
+	}
 }
 
 bool
@@ -391,7 +446,8 @@ wsman_dispatch_identify(struct wrm_op *op, struct wrm_soap_req *req)
 	op->action_name = "Identify";
 	op->soap = *req;
 	memset(req, 0, sizeof(*req));
-	wsman_identify(op);
+	if (!inject(op))
+		wsman_identify(op);
 }
 
 void
