@@ -440,6 +440,12 @@ parse_file(struct wrm_conf *conf, const char *path, int depth)
 	return 0;
 }
 
+void
+wrm_conf_include(struct wrm_conf *conf, const char *path)
+{
+	parse_file(conf, path, 1);
+}
+
 int
 wrm_conf_load(const char *path, struct wrm_conf **conf_r)
 {
@@ -744,6 +750,49 @@ wrm_conf_session_option(const struct wrm_session_conf *s, const char *key)
 		if (strcasecmp(s->options[i].key, key) == 0)
 			return s->options[i].value;
 	return NULL;
+}
+
+void
+wrm_conf_trim_messages(struct wrm_conf *conf, size_t n_errors,
+    size_t n_warnings)
+{
+	while (conf->n_errors > n_errors)
+		free(conf->errors[--conf->n_errors]);
+	while (conf->n_warnings > n_warnings)
+		free(conf->warnings[--conf->n_warnings]);
+}
+
+int
+wrm_conf_get(const struct wrm_conf *conf, const char *section,
+    const char *key, char *buf, size_t len)
+{
+	const struct key_def *k;
+	const void *base, *field;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (strcasecmp(tables[i].section, section) == 0)
+			break;
+	if (i == 3 || (k = find_key(tables[i].keys, key)) == NULL)
+		return WRM_ERR_NOT_FOUND;
+	base = i == 0 ? (const void *)&conf->service : i == 1 ?
+	    (const void *)&conf->auth : (const void *)&conf->winrs;
+	field = (const char *)base + k->off;
+	switch (k->type) {
+	case T_U64:
+		snprintf(buf, len, "%llu",
+		    (unsigned long long)*(const uint64_t *)field);
+		break;
+	case T_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)field ? "true" :
+		    "false");
+		break;
+	default:
+		snprintf(buf, len, "%s", *(char *const *)field ?
+		    *(char *const *)field : "");
+		break;
+	}
+	return 0;
 }
 
 void

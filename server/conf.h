@@ -90,6 +90,8 @@ int wrm_conf_defaults(struct wrm_conf **conf_r);
  */
 int wrm_conf_load(const char *path, struct wrm_conf **conf_r);
 void wrm_conf_free(struct wrm_conf *conf);
+/* Read one more file into conf (its keys override what came before). */
+void wrm_conf_include(struct wrm_conf *conf, const char *path);
 /* Print the effective configuration in the file's own syntax (-T). */
 void wrm_conf_print(const struct wrm_conf *conf, FILE *f);
 /* Apply "Section.Key=value" (command-line -o). */
@@ -104,6 +106,13 @@ const struct wrm_session_conf *wrm_conf_session_by_name(
     const struct wrm_conf *conf, const char *name);
 const char *wrm_conf_session_option(const struct wrm_session_conf *s,
     const char *key);
+
+/* Drop the errors and warnings added after these counts. */
+void wrm_conf_trim_messages(struct wrm_conf *conf, size_t n_errors,
+    size_t n_warnings);
+/* A key of [Service], [Service/Auth] or [Winrs] as text. */
+int wrm_conf_get(const struct wrm_conf *conf, const char *section,
+    const char *key, char *buf, size_t len);
 
 /* Every key as "Section.Key" in table order (for the man page test). */
 void wrm_conf_list_keys(FILE *f);

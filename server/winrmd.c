@@ -117,11 +117,18 @@ static int
 load_config(const char *path, struct wrm_conf **conf_r)
 {
 	struct wrm_conf *conf;
+	char *put;
 	size_t i;
 	int r;
 
 	if ((r = wrm_conf_load(path, &conf)) != 0)
 		return r;
+	/* Settings changed with WS-Management Put come after the file. */
+	if ((put = wsman_config_put_file(conf->service.state_directory)) !=
+	    NULL) {
+		wrm_conf_include(conf, put);
+		free(put);
+	}
 	for (i = 0; i < n_overrides; i++)
 		if (wrm_conf_set(conf, overrides[i]) != 0)
 			wrm_conf_add_error(conf, "-o %s: bad assignment",

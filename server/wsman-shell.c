@@ -520,76 +520,6 @@ wrm_shell_expire(struct wrm_shell *sh, const char *why)
 	delete_on_host(NULL, sh);
 }
 
-static void
-get_config(struct wrm_op *op)
-{
-	const struct wrm_conf *c = D.conf;
-	int r;
-
-	r = wrm_soap_begin(&op->out, A_TRANSFER "GetResponse",
-	    op->soap.message_id, WRM_NS_X | WRM_NS_P | WRM_NS_CFG);
-	if (r == 0)
-		r = wrm_buf_printf(&op->out, "<cfg:Config>"
-		    "<cfg:MaxEnvelopeSizekb>%llu</cfg:MaxEnvelopeSizekb>"
-		    "<cfg:MaxTimeoutms>%llu</cfg:MaxTimeoutms>"
-		    "<cfg:MaxBatchItems>%llu</cfg:MaxBatchItems>"
-		    "<cfg:MaxProviderRequests>4294967295</cfg:MaxProviderRequests>"
-		    "<cfg:Service><cfg:MaxConcurrentOperationsPerUser>%llu"
-		    "</cfg:MaxConcurrentOperationsPerUser>"
-		    "<cfg:EnumerationTimeoutms>%llu</cfg:EnumerationTimeoutms>"
-		    "<cfg:MaxConnections>%llu</cfg:MaxConnections>"
-		    "<cfg:MaxPacketRetrievalTimeSeconds>%llu"
-		    "</cfg:MaxPacketRetrievalTimeSeconds>"
-		    "<cfg:AllowUnencrypted>%s</cfg:AllowUnencrypted>"
-		    "<cfg:Auth><cfg:Basic>%s</cfg:Basic><cfg:Kerberos>%s"
-		    "</cfg:Kerberos><cfg:Negotiate>%s</cfg:Negotiate>"
-		    "<cfg:Certificate>%s</cfg:Certificate><cfg:CredSSP>%s"
-		    "</cfg:CredSSP><cfg:CbtHardeningLevel>%s"
-		    "</cfg:CbtHardeningLevel></cfg:Auth>"
-		    "<cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986"
-		    "</cfg:HTTPS></cfg:DefaultPorts>"
-		    "<cfg:AllowRemoteAccess>%s</cfg:AllowRemoteAccess>"
-		    "</cfg:Service><cfg:Winrs>"
-		    "<cfg:AllowRemoteShellAccess>%s</cfg:AllowRemoteShellAccess>"
-		    "<cfg:IdleTimeout>%llu</cfg:IdleTimeout>"
-		    "<cfg:MaxConcurrentUsers>%llu</cfg:MaxConcurrentUsers>"
-		    "<cfg:MaxShellRunTime>%llu</cfg:MaxShellRunTime>"
-		    "<cfg:MaxProcessesPerShell>%llu</cfg:MaxProcessesPerShell>"
-		    "<cfg:MaxMemoryPerShellMB>%llu</cfg:MaxMemoryPerShellMB>"
-		    "<cfg:MaxShellsPerUser>%llu</cfg:MaxShellsPerUser>"
-		    "</cfg:Winrs></cfg:Config>",
-		    (unsigned long long)c->service.max_envelope_size_kb,
-		    (unsigned long long)c->service.max_timeout_ms,
-		    (unsigned long long)c->service.max_batch_items,
-		    (unsigned long long)
-		    c->service.max_concurrent_operations_per_user,
-		    (unsigned long long)c->service.enumeration_timeout_ms,
-		    (unsigned long long)c->service.max_connections,
-		    (unsigned long long)
-		    c->service.max_packet_retrieval_time_seconds,
-		    c->service.allow_unencrypted ? "true" : "false",
-		    c->auth.basic ? "true" : "false",
-		    c->auth.kerberos ? "true" : "false",
-		    c->auth.negotiate ? "true" : "false",
-		    c->auth.certificate ? "true" : "false",
-		    c->auth.credssp ? "true" : "false",
-		    c->auth.cbt_hardening_level,
-		    c->service.allow_remote_access ? "true" : "false",
-		    c->winrs.allow_remote_shell_access ? "true" : "false",
-		    (unsigned long long)c->winrs.idle_timeout,
-		    (unsigned long long)c->winrs.max_concurrent_users,
-		    (unsigned long long)c->winrs.max_shell_run_time,
-		    (unsigned long long)c->winrs.max_processes_per_shell,
-		    (unsigned long long)c->winrs.max_memory_per_shell_mb,
-		    (unsigned long long)c->winrs.max_shells_per_user);
-	if (r == 0)
-		r = wrm_soap_end(&op->out);
-	if (r != 0) {
-		wrm_op_fault_id(op, WRM_FAULT_INTERNAL);
-		return;
-	}
-	wrm_op_reply(op);
-}
 
 void
 wsman_get(struct wrm_op *op)
@@ -602,14 +532,8 @@ wsman_get(struct wrm_op *op)
 		wrm_op_fault_id(op, WRM_FAULT_DESTINATION_UNREACHABLE);
 		return;
 	}
-	if (strcasecmp(uri, URI_CONFIG) == 0) {
-		if (!op->who->is_admin && !D.user_mode) {
-			wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
-			return;
-		}
-		get_config(op);
+	if (wsman_config_get(op))
 		return;
-	}
 	if (strcasecmp(uri, URI_SHELLS) != 0 &&
 	    wrm_conf_session_by_uri(D.conf, uri) == NULL) {
 		wrm_op_fault_id(op, WRM_FAULT_DESTINATION_UNREACHABLE);

@@ -26,6 +26,7 @@ struct action {
 
 static const struct action actions[] = {
 	{ A_TRANSFER "Get", "Get", wsman_get, 0 },
+	{ A_TRANSFER "Put", "Put", wsman_put, 0 },
 	{ A_TRANSFER "Create", "Create", wsman_create, 0 },
 	{ A_TRANSFER "Delete", "Delete", wsman_delete, ACT_SHELL },
 	{ A_SHELL "Command", "Command", wsman_command, ACT_SHELL },
@@ -278,6 +279,14 @@ wsman_op_finished(struct wrm_op *op, bool ok)
  * MustComply unknown options are ignored.
  */
 static bool inject(struct wrm_op *op);
+
+/* Put: only winrm/config resources can be changed. */
+void
+wsman_put(struct wrm_op *op)
+{
+	if (!wsman_config_put(op))
+		wrm_op_fault_id(op, WRM_FAULT_ACTION_NOT_SUPPORTED);
+}
 
 static bool
 bad_options(struct wrm_op *op)

@@ -37,6 +37,14 @@ void wsman_dispatch_identify(struct wrm_op *op, struct wrm_soap_req *req);
 /* Handlers (one file per family). */
 void wsman_identify(struct wrm_op *op);
 void wsman_get(struct wrm_op *op);
+void wsman_put(struct wrm_op *op);
+/* wsman-config.c: winrm/config resources; false when uri is not one. */
+bool wsman_config_get(struct wrm_op *op);
+bool wsman_config_put(struct wrm_op *op);
+/* StateDirectory/winrm-config.conf when it exists (malloc'd), else NULL. */
+char *wsman_config_put_file(const char *state_dir);
+struct wrm_listener_conf;
+int wsman_put_listener(struct wrm_buf *b, const struct wrm_listener_conf *l);
 void wsman_create(struct wrm_op *op);
 void wsman_delete(struct wrm_op *op);
 void wsman_command(struct wrm_op *op);
