@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install what building, running or testing winrmd needs on Debian 12.
-# usage: packaging/debian-deps.sh [build] [test] [bench] [pwsh]
+# usage: packaging/debian-deps.sh [build] [test] [bench] [package] [pwsh]
+# (package: what packaging/build-deb.sh and build-rpm.sh need besides
+# build; packaging/smoke-test.sh needs build-deb's and test's.)
 set -eu
 build="build-essential autoconf automake libtool pkg-config \
  libmicrohttpd-dev libxml2-dev libgnutls28-dev libsqlite3-dev \
@@ -11,6 +13,8 @@ test="python3 python3-pytest python3-winrm python3-requests \
  krb5-kdc krb5-admin-server krb5-user gss-ntlmssp libpam-wrapper \
  libnss-wrapper curl mandoc clang procps"
 bench="wrk linux-perf valgrind"
+package="devscripts debhelper dh-autoreconf fakeroot dpkg-dev lintian rpm \
+ man-db"
 pkgs=""
 want_pwsh=no
 for what in "$@"; do
@@ -18,8 +22,10 @@ for what in "$@"; do
 	build) pkgs="$pkgs $build" ;;
 	test) pkgs="$pkgs $test" ;;
 	bench) pkgs="$pkgs $bench" ;;
+	package) pkgs="$pkgs $package" ;;
 	pwsh) want_pwsh=yes ;;
-	*) echo "usage: $0 [build] [test] [bench] [pwsh]" >&2; exit 2 ;;
+	*) echo "usage: $0 [build] [test] [bench] [package] [pwsh]" >&2
+	   exit 2 ;;
 	esac
 done
 if [ -n "$pkgs" ]; then
