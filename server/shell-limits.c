@@ -32,8 +32,9 @@
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP2_MAGIC	0x63677270
 #define UNLIMITED	2147483647u
+#define SYSTEMD_RUN	"/usr/bin/systemd-run"
 
-enum mech { M_NONE, M_V2, M_V1, M_RLIMIT };
+enum mech { M_NONE, M_V2, M_V1, M_RLIMIT, M_SCOPE };
 
 static enum mech mech = M_NONE;
 static char *v2_base;			/* .../winrmd-shells */
@@ -168,8 +169,19 @@ wrm_limits_init(void)
 		mech = M_RLIMIT;
 		return;
 	}
+	/*
+	 * Under systemd, the service's own cgroup is systemd's to manage: a
+	 * tree of ours inside it would keep the next start of the service
+	 * out of it while hosts of disconnected shells remain.  Each host
+	 * gets a scope of its own instead, outside the service, with the
+	 * limits as scope properties.
+	 */
 	if (statfs(CGROUP_ROOT, &sf) == 0 && sf.f_type == CGROUP2_MAGIC &&
-	    setup_v2())
+	    getenv("INVOCATION_ID") != NULL &&
+	    access(SYSTEMD_RUN, X_OK) == 0)
+		mech = M_SCOPE;
+	else if (statfs(CGROUP_ROOT, &sf) == 0 &&
+	    sf.f_type == CGROUP2_MAGIC && setup_v2())
 		mech = M_V2;
 	else if ((v1_mem_base = v1_base("memory")) != NULL &&
 	    (v1_pids_base = v1_base("pids")) != NULL)
@@ -190,6 +202,9 @@ wrm_limits_probe(void)
 	if (geteuid() != 0)
 		return "rlimits (memory per process; no process limit)";
 	if (statfs(CGROUP_ROOT, &sf) == 0 && sf.f_type == CGROUP2_MAGIC &&
+	    getenv("INVOCATION_ID") != NULL && access(SYSTEMD_RUN, X_OK) == 0)
+		return "systemd scopes (MemoryMax and TasksMax per shell)";
+	if (statfs(CGROUP_ROOT, &sf) == 0 && sf.f_type == CGROUP2_MAGIC &&
 	    access(CGROUP_ROOT "/cgroup.subtree_control", W_OK) == 0)
 		return "cgroup v2 (memory and pids per shell)";
 	if (access(CGROUP_ROOT "/memory", W_OK) == 0 &&
@@ -205,6 +220,7 @@ wrm_limits_mechanism(void)
 	case M_V2: return "cgroup v2 (memory and pids per shell)";
 	case M_V1: return "cgroup v1 (memory and pids per shell)";
 	case M_RLIMIT: return "rlimits (memory per process; no process limit)";
+	case M_SCOPE: return "systemd scopes (MemoryMax and TasksMax per shell)";
 	default: return "none";
 	}
 }
@@ -227,6 +243,39 @@ join(const char *base, pid_t pid, const char *file, const char *value,
 	snprintf(path, sizeof(path), "%s/%s", dir, procs);
 	snprintf(p, sizeof(p), "%ld", (long)pid);
 	return write_file(path, p);
+}
+
+const char *const *
+wrm_limits_wrapper(uint64_t memory_mb, uint64_t processes)
+{
+	static char mem[48], tasks[48];
+	static const char *argv[12];
+	size_t i = 0;
+
+	if (mech != M_SCOPE)
+		return NULL;
+	if (memory_mb >= UNLIMITED)
+		snprintf(mem, sizeof(mem), "MemoryMax=infinity");
+	else
+		snprintf(mem, sizeof(mem), "MemoryMax=%lluM",
+		    (unsigned long long)memory_mb);
+	if (processes >= UNLIMITED)
+		snprintf(tasks, sizeof(tasks), "TasksMax=infinity");
+	else
+		snprintf(tasks, sizeof(tasks), "TasksMax=%llu",
+		    (unsigned long long)processes);
+	argv[i++] = SYSTEMD_RUN;
+	argv[i++] = "--scope";
+	argv[i++] = "--quiet";
+	argv[i++] = "--collect";
+	argv[i++] = "--slice=winrmd-shells.slice";
+	argv[i++] = "-p";
+	argv[i++] = mem;
+	argv[i++] = "-p";
+	argv[i++] = tasks;
+	argv[i++] = "--";
+	argv[i] = NULL;
+	return argv;
 }
 
 int

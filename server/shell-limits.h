@@ -16,6 +16,11 @@ const char *wrm_limits_probe(void);
 /* Put host pid (and so its commands) under the limits; 2147483647 or
  * more means none. */
 int wrm_limits_apply(pid_t pid, uint64_t memory_mb, uint64_t processes);
+/*
+ * The command to start a host under (systemd-run --scope with the
+ * limits), when limits come from systemd scopes; else NULL.
+ */
+const char *const *wrm_limits_wrapper(uint64_t memory_mb, uint64_t processes);
 /* The host exited: remove its control groups. */
 void wrm_limits_release(pid_t pid);
 

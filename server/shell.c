@@ -445,16 +445,33 @@ env_free(char **env)
  */
 /* The configuration's (and [Winrs]') memory and process limits. */
 static void
+shell_limits(const struct wrm_session_conf *sc, uint64_t *mem,
+    uint64_t *procs)
+{
+	*mem = D.conf->winrs.max_memory_per_shell_mb;
+	*procs = D.conf->winrs.max_processes_per_shell;
+	if (sc != NULL && sc->max_memory_per_shell_mb < *mem)
+		*mem = sc->max_memory_per_shell_mb;
+	if (sc != NULL && sc->max_processes_per_shell < *procs)
+		*procs = sc->max_processes_per_shell;
+}
+
+static void
 host_limits(pid_t pid, const struct wrm_session_conf *sc)
 {
-	uint64_t mem = D.conf->winrs.max_memory_per_shell_mb;
-	uint64_t procs = D.conf->winrs.max_processes_per_shell;
+	uint64_t mem, procs;
 
-	if (sc != NULL && sc->max_memory_per_shell_mb < mem)
-		mem = sc->max_memory_per_shell_mb;
-	if (sc != NULL && sc->max_processes_per_shell < procs)
-		procs = sc->max_processes_per_shell;
+	shell_limits(sc, &mem, &procs);
 	wrm_limits_apply(pid, mem, procs);
+}
+
+static const char *const *
+host_wrapper(const struct wrm_session_conf *sc)
+{
+	uint64_t mem, procs;
+
+	shell_limits(sc, &mem, &procs);
+	return wrm_limits_wrapper(mem, procs);
 }
 
 static int
@@ -485,6 +502,7 @@ host_start(struct wrm_host **h_r, const char *local_user,
 		env_free(env);
 		return WRM_ERR_ALLOC;
 	}
+	wrm_spawn_wrapper = host_wrapper(sc);
 	/* The daemon's effective level, -d included. */
 	r = wrm_spawn_host(D.host_prog,
 	    wrm_log_level_name(wrm_log_get_level()), false,

@@ -47,6 +47,8 @@ spawn_attrs(posix_spawnattr_t *at)
 	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
+const char *const *wrm_spawn_wrapper;
+
 int
 wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
     const struct wrm_spawn_as *as, pid_t *pid_r, char **addr_r)
@@ -54,7 +56,7 @@ wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	struct sockaddr_un sa;
-	char name[64], uidbuf[32], asuid[32], asgid[32], *argv[16];
+	char name[64], uidbuf[32], asuid[32], asgid[32], *argv[40];
 	uint8_t rnd[12];
 	socklen_t sl;
 	int lfd, r, i = 0;
@@ -73,6 +75,10 @@ wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
 		return WRM_ERR_SYSTEM;
 	}
 	snprintf(uidbuf, sizeof(uidbuf), "%lu", (unsigned long)getuid());
+	/* A wrapper execs the host in the same process (pid unchanged). */
+	for (size_t w = 0; wrm_spawn_wrapper != NULL &&
+	    wrm_spawn_wrapper[w] != NULL && i < 20; w++)
+		argv[i++] = (char *)wrm_spawn_wrapper[w];
 	argv[i++] = (char *)prog;
 	argv[i++] = (char *)"--socket-fd=3";
 	argv[i++] = (char *)"--daemon-uid";
@@ -100,7 +106,7 @@ wrm_spawn_host(const char *prog, const char *log_level, bool use_syslog,
 	posix_spawn_file_actions_adddup2(&fa, lfd, 3);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	spawn_attrs(&at);
-	r = posix_spawn(pid_r, prog, &fa, &at, argv, as != NULL &&
+	r = posix_spawn(pid_r, argv[0], &fa, &at, argv, as != NULL &&
 	    as->env != NULL ? as->env : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);

@@ -23,6 +23,9 @@ struct wrm_spawn_as {
 	const char *pam_service;	/* account check and session, or NULL */
 };
 
+/* A command the host runs under (systemd-run --scope ...), or NULL. */
+extern const char *const *wrm_spawn_wrapper;
+
 /*
  * Spawn prog, as `as` when not NULL; *addr_r is the socket address
  * (malloc'd, without the leading NUL).
