@@ -240,6 +240,7 @@ check_plugin(const char *path)
 	for (o = lp.p->options; o != NULL && o->name != NULL; o++)
 		printf("option\t%s\t%d\t%d\n", o->name, (int)o->type,
 		    o->required);
+	free(lp.path);
 	return 0;
 }
 

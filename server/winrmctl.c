@@ -1,5 +1,7 @@
 /*
- * winrmctl: administer winrmd's store (lab users, shells, audit log).
+ * winrmctl: administer winrmd: its store (lab users, shells, audit log),
+ * its session configurations (winrmctl-config.c) and the first setup of
+ * a host (winrmctl-quickconfig.c).
  */
 #include "config.h"
 
@@ -21,32 +23,48 @@
 #include "log.h"
 #include "misc.h"
 #include "store.h"
+#include "winrmctl.h"
 
 /* auth.c's hashing is shared with the daemon, which owns this. */
 struct wrm_daemon D;
 
-static const char *config_path = WRM_DEFAULT_CONFIG;
+const char *ctl_config_path = WRM_DEFAULT_CONFIG;
+char **ctl_overrides;
+size_t ctl_n_overrides;
 
-static void
-usage(void)
+void
+ctl_usage(void)
 {
 	fprintf(stderr,
-	    "usage: winrmctl [-f config] user add NAME [--password-stdin]\n"
+	    "usage: winrmctl [-f config] [-o Section.Key=value] COMMAND ...\n"
+	    "       winrmctl [-f config] user add NAME [--password-stdin]\n"
 	    "       winrmctl [-f config] user passwd NAME [--password-stdin]\n"
 	    "       winrmctl [-f config] user del NAME\n"
 	    "       winrmctl [-f config] user list\n"
 	    "       winrmctl [-f config] shells\n"
 	    "       winrmctl [-f config] shell show|disconnect|kill SHELL_ID\n"
 	    "       winrmctl [-f config] status\n"
-	    "       winrmctl [-f config] audit [--since ID] [--max N]\n");
+	    "       winrmctl [-f config] audit [--since ID] [--max N]\n"
+	    "       winrmctl [-f config] config list\n"
+	    "       winrmctl [-f config] config show NAME\n"
+	    "       winrmctl [-f config] config register NAME --plugin PLUGIN\n"
+	    "                [--resource-uri URI] [--reload] [Key=Value ...]\n"
+	    "       winrmctl [-f config] config set NAME [--reload] "
+	    "Key=Value ...\n"
+	    "       winrmctl [-f config] config enable|disable|unregister NAME "
+	    "[--reload]\n"
+	    "       winrmctl [-f config] quickconfig [--dry-run] "
+	    "[--https-port PORT]\n"
+	    "                [--hostname NAME] [--group GROUP] "
+	    "[--pam-file PATH]\n");
 	exit(2);
 }
 
 static char *ntlm_file;	/* where NT hashes go, or NULL */
 
 /* One request to the daemon; 0 ok, 1 refused, 2 daemon unreachable. */
-static int
-admin_request(const char *state_dir, const char *request, FILE *out)
+int
+ctl_admin_request(const char *state_dir, const char *request, FILE *out)
 {
 	struct sockaddr_un sa;
 	char buf[4096];
@@ -83,6 +101,22 @@ admin_request(const char *state_dir, const char *request, FILE *out)
 	return rc;
 }
 
+/* The configuration file, then the -o assignments. */
+static int
+load_conf(struct wrm_conf **conf_r)
+{
+	size_t i;
+	int r;
+
+	if ((r = wrm_conf_load(ctl_config_path, conf_r)) != 0)
+		return r;
+	for (i = 0; i < ctl_n_overrides; i++)
+		if (wrm_conf_set(*conf_r, ctl_overrides[i]) != 0)
+			wrm_conf_add_error(*conf_r, "-o %s: bad assignment",
+			    ctl_overrides[i]);
+	return 0;
+}
+
 /* The StateDirectory of the configuration. */
 static char *
 state_dir(void)
@@ -90,8 +124,8 @@ state_dir(void)
 	struct wrm_conf *conf;
 	char *d;
 
-	if (wrm_conf_load(config_path, &conf) != 0 || conf->n_errors > 0) {
-		fprintf(stderr, "winrmctl: cannot read %s\n", config_path);
+	if (load_conf(&conf) != 0 || conf->n_errors > 0) {
+		fprintf(stderr, "winrmctl: cannot read %s\n", ctl_config_path);
 		exit(1);
 	}
 	d = strdup(conf->service.state_directory);
@@ -115,9 +149,9 @@ cmd_daemon(int argc, char **argv)
 	    strpbrk(argv[2], " \t\r\n") == NULL)
 		snprintf(req, sizeof(req), "shell %s %s", argv[1], argv[2]);
 	else
-		usage();
+		ctl_usage();
 	dir = state_dir();
-	r = admin_request(dir, req, stdout);
+	r = ctl_admin_request(dir, req, stdout);
 	if (r == 2)
 		fprintf(stderr, "winrmctl: winrmd is not running (no control "
 		    "socket in %s)\n", dir);
@@ -132,8 +166,9 @@ open_store(bool readonly)
 	struct wrm_store *st;
 	char *path;
 
-	if (wrm_conf_load(config_path, &conf) != 0 || conf->n_errors > 0) {
-		fprintf(stderr, "winrmctl: cannot read %s%s%s\n", config_path,
+	if (load_conf(&conf) != 0 || conf->n_errors > 0) {
+		fprintf(stderr, "winrmctl: cannot read %s%s%s\n",
+		    ctl_config_path,
 		    conf != NULL && conf->n_errors > 0 ? ": " : "",
 		    conf != NULL && conf->n_errors > 0 ? conf->errors[0] : "");
 		exit(1);
@@ -203,7 +238,7 @@ cmd_user(int argc, char **argv)
 	int r;
 
 	if (argc < 1)
-		usage();
+		ctl_usage();
 	if (strcmp(argv[0], "list") == 0) {
 		st = open_store(true);
 		if (wrm_store_user_list(st, &u, &n) != 0)
@@ -215,7 +250,7 @@ cmd_user(int argc, char **argv)
 		return 0;
 	}
 	if (argc < 2)
-		usage();
+		ctl_usage();
 	if (strcmp(argv[0], "del") == 0) {
 		st = open_store(false);
 		r = wrm_store_user_del(st, argv[1]);
@@ -227,7 +262,7 @@ cmd_user(int argc, char **argv)
 		return r != 0;
 	}
 	if (strcmp(argv[0], "add") != 0 && strcmp(argv[0], "passwd") != 0)
-		usage();
+		ctl_usage();
 	if (strchr(argv[1], ':') != NULL || argv[1][0] == '\0') {
 		fprintf(stderr, "winrmctl: bad user name\n");
 		return 1;
@@ -310,7 +345,7 @@ cmd_audit(int argc, char **argv)
 		else if (strcmp(argv[k], "--max") == 0 && k + 1 < argc)
 			wrm_parse_u64(argv[++k], &max);
 		else
-			usage();
+			ctl_usage();
 	}
 	st = open_store(true);
 	if (wrm_store_audit_list(st, (int64_t)since, max, &a, &n) != 0)
@@ -332,19 +367,26 @@ main(int argc, char **argv)
 	int ch;
 
 	wrm_log_init("winrmctl", WRM_LOG_ERROR, false);
-	while ((ch = getopt(argc, argv, "+f:h")) != -1) {
+	while ((ch = getopt(argc, argv, "+f:o:h")) != -1) {
 		switch (ch) {
 		case 'f':
-			config_path = optarg;
+			ctl_config_path = optarg;
+			break;
+		case 'o':
+			ctl_overrides = realloc(ctl_overrides,
+			    (ctl_n_overrides + 1) * sizeof(*ctl_overrides));
+			if (ctl_overrides == NULL)
+				exit(1);
+			ctl_overrides[ctl_n_overrides++] = optarg;
 			break;
 		default:
-			usage();
+			ctl_usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		ctl_usage();
 	if (strcmp(argv[0], "user") == 0)
 		return cmd_user(argc - 1, argv + 1);
 	if (strcmp(argv[0], "shells") == 0)
@@ -353,6 +395,10 @@ main(int argc, char **argv)
 		return cmd_daemon(argc, argv);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(argc - 1, argv + 1);
-	usage();
+	if (strcmp(argv[0], "config") == 0)
+		return ctl_cmd_config(argc - 1, argv + 1);
+	if (strcmp(argv[0], "quickconfig") == 0)
+		return ctl_cmd_quickconfig(argc - 1, argv + 1);
+	ctl_usage();
 	return 2;
 }
