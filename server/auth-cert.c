@@ -15,6 +15,7 @@
 #include "misc.h"
 
 #define MAX_CHAIN	8
+#define MAX_PATH	(MAX_CHAIN + 4)
 #define MAX_NAMES	16
 #define OID_MS_UPN	"1.3.6.1.4.1.311.20.2.3"
 
@@ -148,14 +149,74 @@ thumbprint(gnutls_x509_crt_t crt, char out[41])
 	return true;
 }
 
+/*
+ * The thumbprints of the CAs on the verified path above the leaf.  Only a
+ * certificate that really signed the one below it counts: a client may send
+ * extra certificates that verification ignores, and those must not be
+ * offered to the mapping as issuers.  Past the certificates the client sent,
+ * the path continues through the trust list up to a self-issued root.
+ */
+static size_t
+issuer_path(gnutls_x509_trust_list_t trust, gnutls_x509_crt_t *chain,
+    unsigned nc, char cas[][41])
+{
+	gnutls_x509_crt_t cur = chain[0], owned = NULL, next;
+	unsigned used[MAX_CHAIN] = { 0 }, i, st;
+	size_t n = 0;
+
+	while (n < MAX_PATH) {
+		next = NULL;
+		if (gnutls_x509_trust_list_get_issuer(trust, cur, &next,
+		    GNUTLS_TL_GET_COPY) >= 0 && next != NULL) {
+			if (gnutls_x509_crt_equals(cur, next)) {
+				gnutls_x509_crt_deinit(next);
+				break;	/* a trusted root: done */
+			}
+		} else {
+			next = NULL;
+			for (i = 1; i < nc && next == NULL; i++) {
+				if (used[i] || !gnutls_x509_crt_check_issuer(
+				    cur, chain[i]))
+					continue;
+				st = 1;
+				if (gnutls_x509_crt_verify(cur, &chain[i], 1,
+				    GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &st) >= 0
+				    && st == 0) {
+					used[i] = 1;
+					next = chain[i];
+				}
+			}
+			if (next == NULL)
+				break;
+		}
+		if (!thumbprint(next, cas[n]))
+			break;
+		n++;
+		if (owned != NULL)
+			gnutls_x509_crt_deinit(owned);
+		owned = NULL;
+		for (i = 1; i < nc; i++)
+			if (next == chain[i])
+				break;
+		if (i == nc)
+			owned = next;	/* a trust list copy */
+		cur = next;
+		if (gnutls_x509_crt_check_issuer(cur, cur))
+			break;		/* self-issued */
+	}
+	if (owned != NULL)
+		gnutls_x509_crt_deinit(owned);
+	return n;
+}
+
 int
 wrm_cert_map(const struct wrm_cert_peer *p, const struct wrm_conf *conf,
     struct wrm_cert_match *m, const char **why_r)
 {
-	gnutls_x509_crt_t chain[MAX_CHAIN], anchor = NULL;
+	gnutls_x509_crt_t chain[MAX_CHAIN];
 	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
 	    (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0 };
-	char cas[MAX_CHAIN + 1][41], want[41], *names[MAX_NAMES];
+	char cas[MAX_PATH][41], want[41], *names[MAX_NAMES];
 	size_t n_cas = 0, n_names = 0, i, j, k;
 	unsigned nc = 0, status = 0;
 	int best = 0, score, r = WRM_ERR_AUTH;
@@ -195,16 +256,7 @@ wrm_cert_map(const struct wrm_cert_peer *p, const struct wrm_conf *conf,
 		    "issued by a ClientCAFile authority";
 		goto out;
 	}
-	/* The CAs above the leaf: the rest of the chain and its anchor. */
-	for (i = 1; i < nc; i++)
-		if (thumbprint(chain[i], cas[n_cas]))
-			n_cas++;
-	if (gnutls_x509_trust_list_get_issuer(p->trust, chain[nc - 1],
-	    &anchor, GNUTLS_TL_GET_COPY) >= 0 && anchor != NULL) {
-		if (thumbprint(anchor, cas[n_cas]))
-			n_cas++;
-		gnutls_x509_crt_deinit(anchor);
-	}
+	n_cas = issuer_path(p->trust, chain, nc, cas);
 	n_names = subject_names(chain[0], names, MAX_NAMES);
 	*why_r = "the client certificate has no UPN or e-mail name";
 	if (n_names == 0)

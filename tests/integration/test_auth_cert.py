@@ -197,6 +197,36 @@ def test_intermediate_ca_thumbprint_matches(lab_factory, tmp_path):
     assert r.std_out == b"chain\n"
 
 
+def test_appended_foreign_ca_is_not_an_issuer(lab_factory, tmp_path):
+    """A client may append any CA certificate to its chain; one that did
+    not sign the leaf is ignored by verification and must not be taken as
+    the issuer a mapping names either (here: mapped to the lab user)."""
+    lab = lab_factory(start=False)
+    lab.start()
+    root = CA.of_lab(lab)
+    lab.stop()
+    foreign = CA.stranger()
+    lab.extra_config = ["[CertificateMapping lab]", "Enabled = false",
+                        "[CertificateMapping foreign]", "Subject = *",
+                        f"Issuer = {foreign.thumbprint()}",
+                        "UserName = lab"]
+    lab.start()
+    cp, kp = root.issue(tmp_path, "mallory", upn="mallory@localhost")
+    with open(cp, "ab") as f:
+        f.write(foreign.cert.public_bytes(serialization.Encoding.PEM))
+    r = raw_create(lab, cert=(cp, kp))
+    assert r.status_code == 401, r.text
+    assert shells(lab) == []
+    assert "no CertificateMapping" in audit_lines(
+        lab, "AUTH_FAIL scheme=Certificate")[-1]
+    # The same certificate issued by the mapped CA is accepted.
+    lab.stop()
+    lab.extra_config[-2] = f"Issuer = {root.thumbprint()}"
+    lab.start()
+    assert cert_session(lab, cp, kp).run_cmd("echo", ["ok"]).std_out == \
+        b"ok\n"
+
+
 # -- refused --------------------------------------------------------------
 
 REFUSALS = {
