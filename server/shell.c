@@ -88,7 +88,7 @@ wrm_shell_count_user(const char *owner, const char *config)
 	size_t n = 0;
 
 	for (sh = shells; sh != NULL; sh = sh->next)
-		if (strcasecmp(sh->owner, owner) == 0 &&
+		if (strcmp(sh->owner, owner) == 0 &&
 		    (config == NULL || strcasecmp(sh->config, config) == 0))
 			n++;
 	return n;
@@ -104,11 +104,11 @@ wrm_shell_count_users(const char *config, const char *owner_excl)
 	for (sh = shells; sh != NULL; sh = sh->next) {
 		if (config != NULL && strcasecmp(sh->config, config) != 0)
 			continue;
-		if (owner_excl != NULL && strcasecmp(sh->owner, owner_excl) == 0)
+		if (owner_excl != NULL && strcmp(sh->owner, owner_excl) == 0)
 			continue;
 		seen = false;
 		for (o = shells; o != sh; o = o->next)
-			if (strcasecmp(o->owner, sh->owner) == 0 &&
+			if (strcmp(o->owner, sh->owner) == 0 &&
 			    (config == NULL || strcasecmp(o->config,
 			    config) == 0))
 				seen = true;
@@ -296,11 +296,25 @@ host_free(struct wrm_host *h)
 	free(h);
 }
 
-/* Answer every pending request of a dead host with HOST_DIED_CODE. */
+/*
+ * A dead host is freed once its last shell is, but never while one of its
+ * callbacks is running: those may free shells under the caller's feet.
+ */
+static void
+host_release(struct wrm_host *h)
+{
+	if (--h->hold == 0 && h->n_shells == 0 && h->dead)
+		host_free(h);
+}
+
+/*
+ * Answer every pending request of a dead host with HOST_DIED_CODE.  The
+ * host may be freed when this returns (when no shell uses it any more).
+ */
 static void
 host_fail_pending(struct wrm_host *h)
 {
-	struct wrm_pending *p;
+	struct wrm_pending *p, *list;
 	struct wrm_hmsg m;
 	struct wrm_hfield f;
 	uint8_t code[8];
@@ -309,8 +323,11 @@ host_fail_pending(struct wrm_host *h)
 	f.tag = HT_ERROR;
 	f.len = 8;
 	f.p = code;
-	while ((p = h->pending) != NULL) {
-		h->pending = p->next;
+	h->hold++;
+	list = h->pending;
+	h->pending = NULL;
+	while ((p = list) != NULL) {
+		list = p->next;
 		m.type = HM_REPLY;
 		m.reqid = p->reqid;
 		m.f = &f;
@@ -319,6 +336,7 @@ host_fail_pending(struct wrm_host *h)
 			p->fn(h, &m, p->arg);
 		free(p);
 	}
+	host_release(h);
 }
 
 static void
@@ -384,9 +402,10 @@ host_on_close(struct wrm_hconn *c, void *arg)
 	(void)c;
 	if (!D.stopping)
 		debug("host %ld closed its control connection", (long)h->pid);
+	h->hold++;
 	host_died(h);
-	if (h->n_shells == 0)
-		host_free(h);
+	h->dead = true;
+	host_release(h);
 }
 
 /* A fresh environment for the account (system mode). */
@@ -544,6 +563,9 @@ wrm_command_remove(struct wrm_command *cmd)
 	struct wrm_shell *sh = cmd->shell;
 	struct wrm_command **pp;
 
+	/* A Receive may wait on a command the host never started. */
+	if (cmd->parked != NULL)
+		wrm_op_fault_id(cmd->parked, WRM_FAULT_INVALID_COMMAND);
 	for (pp = &sh->cmds; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == cmd) {
 			*pp = cmd->next;
@@ -567,6 +589,7 @@ wrm_shell_free(struct wrm_shell *sh)
 			*pp = sh->next;
 			break;
 		}
+	wrm_receive_shell_gone(sh);	/* none should be parked by now */
 	while ((c = sh->cmds) != NULL) {
 		sh->cmds = c->next;
 		command_free(c);
@@ -574,7 +597,8 @@ wrm_shell_free(struct wrm_shell *sh)
 	wrm_timer_cancel(sh->idle_timer);
 	if (sh->host != NULL) {
 		sh->host->n_shells--;
-		if (sh->host->n_shells == 0 && sh->host->dead)
+		if (sh->host->n_shells == 0 && sh->host->dead &&
+		    sh->host->hold == 0)
 			host_free(sh->host);
 		else if (sh->host->n_shells == 0)
 			wrm_host_forget(sh->host, sh);

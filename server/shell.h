@@ -104,6 +104,7 @@ struct wrm_host {
 	uint32_t next_reqid;
 	struct wrm_pending *pending;	/* requests awaiting a REPLY */
 	size_t n_shells;
+	unsigned hold;			/* callbacks running: do not free */
 	bool dead;
 	struct wrm_host *next;
 };

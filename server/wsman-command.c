@@ -16,14 +16,18 @@
 
 #define HOST_DIED_CODE	0xffffffffu
 
+typedef void op_reply_fn(struct wrm_op *op, struct wrm_shell *sh,
+    const struct wrm_hmsg *m, uint32_t err, const char *msg, void *arg);
+
 /*
  * Every host request made on behalf of an operation goes through here: the
- * callback gets the op back, or nothing if the op went away meanwhile.
+ * callback gets the op back; if the op went away or the host died, the
+ * callback is not called and release (if any) gets its argument instead.
  */
 struct op_req {
 	struct wrm_op *op;
-	void (*fn)(struct wrm_op *op, struct wrm_shell *sh,
-	    const struct wrm_hmsg *m, uint32_t err, const char *msg, void *arg);
+	op_reply_fn *fn;
+	void (*release)(void *arg);
 	void *arg;
 };
 
@@ -38,14 +42,18 @@ op_req_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 
 	(void)h;
 	if (!wrm_op_host_reply_begin(op)) {
+		if (or->release != NULL)
+			or->release(or->arg);
 		free(or);
 		return;
 	}
 	err = wrm_hreply_error(m, &msg);
 	sh = wrm_shell_find(op->delivery_shell);
-	if (err == HOST_DIED_CODE)
+	if (err == HOST_DIED_CODE) {
 		wrm_op_fault_id(op, WRM_FAULT_SHELL_BROKEN);
-	else
+		if (or->release != NULL)
+			or->release(or->arg);
+	} else
 		or->fn(op, sh, m, err, msg, or->arg);
 	free(msg);
 	free(or);
@@ -54,8 +62,7 @@ op_req_reply(struct wrm_host *h, const struct wrm_hmsg *m, void *arg)
 /* Send b (a request with id reqid) for op; consumes b's contents. */
 static int
 op_host_request(struct wrm_op *op, struct wrm_shell *sh, struct wrm_buf *b,
-    uint32_t reqid, void (*fn)(struct wrm_op *, struct wrm_shell *,
-    const struct wrm_hmsg *, uint32_t, const char *, void *), void *arg)
+    uint32_t reqid, op_reply_fn *fn, void (*release)(void *), void *arg)
 {
 	struct op_req *or;
 	int r;
@@ -64,6 +71,7 @@ op_host_request(struct wrm_op *op, struct wrm_shell *sh, struct wrm_buf *b,
 		return WRM_ERR_ALLOC;
 	or->op = op;
 	or->fn = fn;
+	or->release = release;
 	or->arg = arg;
 	if (op->delivery_shell == NULL)
 		op->delivery_shell = strdup(sh->id);
@@ -251,7 +259,8 @@ wsman_command(struct wrm_op *op)
 		r = wrm_hmsg_end(&b, st);
 	cid = id;
 	if (r == 0)
-		r = op_host_request(op, sh, &b, reqid, command_done, cid);
+		r = op_host_request(op, sh, &b, reqid, command_done, free,
+		    cid);
 	wrm_buf_free(&b);
 	if (r != 0) {
 		free(cid);
@@ -280,7 +289,8 @@ send_done(struct wrm_op *op, struct wrm_shell *sh, const struct wrm_hmsg *m,
 		sc->first_msg = wrm_strdup0(msg);
 	}
 	if (--sc->pending > 0) {
-		op->state = WRM_OP_WAITING;
+		if (op->state != WRM_OP_DONE)
+			op->state = WRM_OP_WAITING;
 		return;
 	}
 	if (sc->first_err != 0)
@@ -288,6 +298,18 @@ send_done(struct wrm_op *op, struct wrm_shell *sh, const struct wrm_hmsg *m,
 		    sh != NULL && sh->is_winrs);
 	else
 		reply_simple(op, A_SHELL "SendResponse", "<rsp:SendResponse/>");
+	free(sc->first_msg);
+	free(sc);
+}
+
+/* A stream's request ended without send_done (op gone, host died). */
+static void
+send_release(void *arg)
+{
+	struct send_ctx *sc = arg;
+
+	if (--sc->pending > 0)
+		return;
 	free(sc->first_msg);
 	free(sc);
 }
@@ -428,7 +450,8 @@ wsman_send(struct wrm_op *op)
 		if (r == 0)
 			r = wrm_hmsg_end(&b, st);
 		if (r == 0)
-			r = op_host_request(op, sh, &b, reqid, send_done, sc);
+			r = op_host_request(op, sh, &b, reqid, send_done,
+			    send_release, sc);
 		wrm_buf_free(&b);
 		if (r != 0) {
 			/* The host is gone: its close handler answers. */
@@ -470,12 +493,8 @@ signal_done(struct wrm_op *op, struct wrm_shell *sh, const struct wrm_hmsg *m,
 		    NS_SHELL, "Code"), false);
 
 		if (code != NULL && code_is(code, "terminate") &&
-		    (cmd = wrm_command_find(sh, cid)) != NULL) {
-			if (cmd->parked != NULL)
-				wrm_op_fault_id(cmd->parked,
-				    WRM_FAULT_INVALID_COMMAND);
+		    (cmd = wrm_command_find(sh, cid)) != NULL)
 			wrm_command_remove(cmd);
-		}
 		free(code);
 	}
 	reply_simple(op, A_SHELL "SignalResponse", "<rsp:SignalResponse/>");
@@ -524,7 +543,8 @@ wsman_signal(struct wrm_op *op)
 	if (r == 0)
 		r = wrm_hmsg_end(&b, st);
 	if (r == 0)
-		r = op_host_request(op, sh, &b, reqid, signal_done, cid);
+		r = op_host_request(op, sh, &b, reqid, signal_done, free,
+		    cid);
 	wrm_buf_free(&b);
 	if (r != 0) {
 		free(cid);

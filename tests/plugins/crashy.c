@@ -1,9 +1,11 @@
 /*
  * crashy: a test plugin that creates shells normally and calls abort()
  * as soon as a command is started, so that the tests can check what the
- * daemon does when a shell's host process dies under it.
+ * daemon does when a shell's host process dies under it.  A shell named
+ * "abort" makes it abort while the shell is being created instead.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include <winrmd/plugin.h>
 
@@ -31,7 +33,8 @@ crashy_shell(void *ctx, struct wrm_request *req,
 	static int shell_ctx;
 
 	(void)ctx;
-	(void)info;
+	if (info->name != NULL && strcmp(info->name, "abort") == 0)
+		abort();
 	host->report_context(req, &shell_ctx);
 	host->operation_complete(req, WRM_OK, NULL, NULL, 0);
 }

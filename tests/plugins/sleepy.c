@@ -9,6 +9,9 @@
  * the host reports its buffer full, the plugin stops producing until the
  * host asks for output again.  Input is accepted and discarded.
  *
+ * The command line "fail-late" is refused, but only half a second after
+ * it was asked for: a command the client may already be receiving from.
+ *
  * Options: IntervalMs (default 100), Lines (default 0).
  */
 #include <stdio.h>
@@ -81,15 +84,27 @@ sleepy_release_shell(void *ctx, void *shell_ctx)
 }
 
 static void
+fail_late(void *arg)
+{
+	host->operation_complete(arg, WRM_ERROR_INVALID_PARAMETER,
+	    "fail-late: refused as asked. ", NULL, 0);
+}
+
+static void
 sleepy_command(void *ctx, struct wrm_request *req, void *shell_ctx,
     const char *command_line, const char *const *args, size_t n_args)
 {
-	struct sleepy_cmd *c = calloc(1, sizeof(*c));
+	struct sleepy_cmd *c;
+	struct wrm_watch *w;
 
 	(void)ctx;
 	(void)shell_ctx;
-	(void)command_line;
-	if (c == NULL) {
+	if (command_line != NULL && strcmp(command_line, "fail-late") == 0) {
+		if (host->add_timer(500, fail_late, req, &w) != 0)
+			fail_late(req);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		host->operation_complete(req, WRM_ERROR_NOT_ENOUGH_MEMORY,
 		    NULL, NULL, 0);
 		return;
