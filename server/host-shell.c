@@ -1158,8 +1158,6 @@ host_on_shell_create(const struct wrm_hmsg *m)
 				env[n_env - 1].value = req_keep(req,
 				    wrm_hfield_str(&m->f[i]));
 		}
-		req->opts = realloc(req->opts, (req->pub.n_options + 1) *
-		    sizeof(*req->opts));
 	}
 	memset(&info, 0, sizeof(info));
 	info.size = sizeof(info);
@@ -1460,8 +1458,7 @@ host_shutdown_all(enum wrm_shutdown_reason reason)
 		if (sh->ctx_reported)
 			plugin.p->release_shell(plugin_ctx, sh->ctx);
 		shells = sh->next;
-		sh->cmds = NULL;
-		shell_free(sh);
+		shell_free(sh);		/* and its commands */
 	}
 	if (plugin_started) {
 		plugin.p->shutdown(plugin_ctx, reason);

@@ -221,6 +221,31 @@ def test_create_protocolversion(lab, version, code):
     assert_daemon_serves(lab)
 
 
+def test_create_with_environment_and_options(lab):
+    """rsp:Environment next to several options: the plugin reads the
+    options while the shell is created (an options array that moved under
+    it once made the host read freed memory)."""
+    tr = transport(lab)
+    rpid = uuid.uuid4()
+    caps, init = opening_messages(rpid)
+    payload = base64.b64encode(frag(1, caps) + frag(2, init)).decode()
+    sid = str(rpid).upper()
+    body = ('<rsp:Shell ShellId="%s"><rsp:Environment>'
+            '<rsp:Variable Name="A">1</rsp:Variable>'
+            '<rsp:Variable Name="B">2</rsp:Variable></rsp:Environment>'
+            '<rsp:InputStreams>stdin pr</rsp:InputStreams>'
+            '<rsp:OutputStreams>stdout</rsp:OutputStreams>'
+            '<creationXml xmlns="%s">%s</creationXml></rsp:Shell>'
+            % (sid, PS_NS, payload))
+    tr.request(W.ACTION_CREATE, body=body, options=[
+        ("protocolversion", "2.3", True), ("skipcacheck", "FALSE", False),
+        ("x-extra", "y" * 200, False)])
+    assert sid in shells(lab)
+    tr.shell_id = sid
+    tr.close_pool()
+    assert_daemon_serves(lab)
+
+
 # ---------------------------------------------------------------------------
 # Send
 # ---------------------------------------------------------------------------
