@@ -156,6 +156,28 @@ wsman_disconnect(struct wrm_op *op)
 	reply_empty(op, A_SHELL "DisconnectResponse");
 }
 
+/*
+ * The configuration's permissions apply at Connect and Reconnect as at
+ * Create: a user removed from it, or a configuration disabled, since the
+ * shell was made no longer gets it back.  Faults op when refused.
+ */
+static bool
+config_refuses(struct wrm_op *op, const struct wrm_shell *sh,
+    const char *what)
+{
+	const struct wrm_session_conf *sc;
+
+	sc = wrm_conf_session_by_name(D.conf, sh->config);
+	if (sc == NULL || (sc->enabled &&
+	    wrm_auth_session_allows(op->who, sc)))
+		return false;
+	wrm_audit("ACCESS_DENIED", "user=%s config=%s shell=%s "
+	    "reason=\"the configuration refuses %s\"", op->who->user,
+	    sh->config, sh->id, what);
+	wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
+	return true;
+}
+
 void
 wsman_reconnect(struct wrm_op *op)
 {
@@ -181,6 +203,8 @@ wsman_reconnect(struct wrm_op *op)
 		reply_empty(op, A_SHELL "ReconnectResponse");
 		return;
 	}
+	if (config_refuses(op, sh, "Reconnect"))
+		return;
 	connected(op, sh, "SHELL_RECONNECT");
 	reply_empty(op, A_SHELL "ReconnectResponse");
 }
@@ -259,7 +283,6 @@ out:
 void
 wsman_connect(struct wrm_op *op)
 {
-	const struct wrm_session_conf *sc;
 	struct wrm_shell *sh;
 	struct connect_ctx *cc;
 	struct wrm_buf b;
@@ -297,16 +320,8 @@ wsman_connect(struct wrm_op *op)
 		wrm_op_fault_id(op, WRM_FAULT_ALREADY_CONNECTED);
 		return;
 	}
-	/* The configuration's permissions apply at Connect as at Create. */
-	sc = wrm_conf_session_by_name(D.conf, sh->config);
-	if (sc != NULL && (!sc->enabled ||
-	    !wrm_auth_session_allows(op->who, sc))) {
-		wrm_audit("ACCESS_DENIED", "user=%s config=%s shell=%s "
-		    "reason=\"the configuration refuses Connect\"",
-		    op->who->user, sh->config, sh->id);
-		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
+	if (config_refuses(op, sh, "Connect"))
 		return;
-	}
 	if (sh->host == NULL || sh->host->dead) {
 		wrm_op_fault_id(op, WRM_FAULT_SHELL_BROKEN);
 		return;

@@ -93,7 +93,7 @@ visible(const struct wrm_op *op, const struct wrm_shell *sh)
 {
 	if (sh->state == WRM_SHELL_CREATING || sh->state == WRM_SHELL_CLOSING)
 		return false;
-	return op->who->is_admin || strcasecmp(sh->owner, op->who->user) == 0;
+	return op->who->is_admin || strcmp(sh->owner, op->who->user) == 0;
 }
 
 static int
@@ -368,7 +368,7 @@ find_ctx(struct wrm_op *op, const xmlNode *body)
 
 	for (c = contexts; id != NULL && c != NULL; c = c->nextc)
 		if (strcasecmp(c->id, id) == 0 &&
-		    strcasecmp(c->owner, op->who->user) == 0)
+		    strcmp(c->owner, op->who->user) == 0)
 			break;
 	free(id);
 	return c;

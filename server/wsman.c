@@ -527,9 +527,17 @@ wsman_op_shell(struct wrm_op *op)
 		wrm_op_fault_id(op, WRM_FAULT_INVALID_SELECTORS);
 		return NULL;
 	}
-	/* Another user's shell: refused, as Windows refuses it. */
-	if (op->who != NULL && !op->who->is_admin &&
-	    strcasecmp(sh->owner, op->who->user) != 0) {
+	/*
+	 * Another user's shell: refused, as Windows refuses it.  Account
+	 * names are case-sensitive on Linux.  An administrator may look at,
+	 * disconnect and remove any shell, but only its owner may run
+	 * commands in it or connect to it again.
+	 */
+	if (op->who != NULL && strcmp(sh->owner, op->who->user) != 0 &&
+	    (!op->who->is_admin ||
+	    (strcmp(op->soap.action, A_TRANSFER "Get") != 0 &&
+	    strcmp(op->soap.action, A_TRANSFER "Delete") != 0 &&
+	    strcmp(op->soap.action, A_SHELL "Disconnect") != 0))) {
 		wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 		return NULL;
 	}

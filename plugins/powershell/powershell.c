@@ -1553,7 +1553,7 @@ ps_connect(void *ctx, struct wrm_request *req, void *shell_ctx,
 	}
 	cmin = clixml_int(&h2, "MinRunspaces", sh->min_rs);
 	cmax = clixml_int(&h2, "MaxRunspaces", sh->max_rs);
-	if (cmin != sh->min_rs && cmax != sh->max_rs) {
+	if (cmin != sh->min_rs || cmax != sh->max_rs) {
 		host->operation_complete(req, PS_CONNECT_FAILED, "The "
 		    "runspace counts differ from the pool's. ", NULL, 0);
 		return;
