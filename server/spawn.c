@@ -124,13 +124,26 @@ int
 wrm_host_connect(const char *addr, int *fd_r)
 {
 	struct sockaddr_un sa;
-	socklen_t sl = abstract_addr(&sa, addr);
+	socklen_t sl = abstract_addr(&sa, addr), cl = sizeof(struct ucred);
+	struct ucred cred;
 	int fd;
 
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return WRM_ERR_SYSTEM;
 	if (connect(fd, (struct sockaddr *)&sa, sl) != 0) {
 		close(fd);
+		return WRM_ERR_SYSTEM;
+	}
+	/*
+	 * The daemon made the listening socket before the host started, so
+	 * its credentials are the daemon's.  Abstract names are visible to
+	 * every local user: after a restart, one of them may have taken the
+	 * name of a host that died meanwhile.
+	 */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+	    cred.uid != geteuid()) {
+		close(fd);
+		errno = EACCES;
 		return WRM_ERR_SYSTEM;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
