@@ -417,6 +417,14 @@ shutdown_all(void)
 		wrm_timer_add(D.loop, 25, drain_loop_once, NULL, NULL);
 		wrm_loop_run(D.loop);
 	}
+	/*
+	 * An authentication step may still run on a worker, using its
+	 * connection's state: finish the workers and deliver their results
+	 * while the connections exist, before the listeners free them.
+	 */
+	wrm_work_shutdown();
+	wrm_timer_add(D.loop, 25, drain_loop_once, NULL, NULL);
+	wrm_loop_run(D.loop);
 	wrm_admin_stop();
 	wrm_http_stop_metrics();
 	wrm_hosts_shutdown();
@@ -424,7 +432,6 @@ shutdown_all(void)
 		wrm_http_stop(listeners[i]);
 	n_listeners = 0;
 	wsman_enum_expire_all();
-	wrm_work_shutdown();
 }
 
 int

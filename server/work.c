@@ -107,6 +107,11 @@ wrm_work_submit(wrm_work_fn run, wrm_work_fn done, void *arg)
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&W.lock);
+	if (W.stop || W.n == 0) {
+		pthread_mutex_unlock(&W.lock);
+		free(j);
+		return WRM_ERR_CLOSED;	/* the caller runs it itself */
+	}
 	if (W.tail != NULL)
 		W.tail->next = j;
 	else
