@@ -9,6 +9,7 @@ build="build-essential autoconf automake libtool pkg-config \
  libcrypt-dev libkrb5-dev libpam0g-dev libcmocka-dev"
 test="python3 python3-pytest python3-winrm python3-requests \
  python3-requests-ntlm python3-requests-kerberos python3-yaml python3-gssapi python3-cryptography \
+ python3-jsonschema \
  golang-go golang-github-masterzen-winrm-dev ansible-core ansible \
  krb5-kdc krb5-admin-server krb5-user gss-ntlmssp libpam-wrapper \
  libnss-wrapper curl mandoc clang procps"

@@ -372,7 +372,7 @@ open_store(void)
 }
 
 static int
-start_listeners(char **http_url_r, char **https_url_r)
+start_listeners(struct wrm_lab *lab, char **http_url_r, char **https_url_r)
 {
 	struct wrm_listener *l;
 	size_t i;
@@ -385,6 +385,9 @@ start_listeners(char **http_url_r, char **https_url_r)
 		if ((r = wrm_http_start(&D.conf->listeners[i], &l)) != 0)
 			return r;
 		listeners[n_listeners++] = l;
+		if (lab != NULL)
+			wrm_lab_listener_started(lab, &D.conf->listeners[i],
+			    wrm_http_is_tls(l), wrm_http_port(l));
 		if (http_url_r != NULL && !wrm_http_is_tls(l) &&
 		    *http_url_r == NULL &&
 		    asprintf(http_url_r, "http://127.0.0.1:%u/%s",
@@ -571,7 +574,8 @@ main(int argc, char **argv)
 		error("no control socket: winrmctl shell and status will not "
 		    "reach this daemon");
 	setup_gss();
-	if (start_listeners(&http_url, &https_url) != 0) {
+	if (start_listeners(lab.dir != NULL ? &lab : NULL, &http_url,
+	    &https_url) != 0) {
 		error("cannot start the listeners");
 		rc = 1;
 		goto out;
@@ -600,6 +604,7 @@ out:
 	wrm_auth_shutdown();
 	wrm_conf_free(D.conf);
 	wrm_loop_free(D.loop);
+	wrm_lab_stop(&lab);
 	wrm_lab_free(&lab);
 	free(http_url);
 	free(https_url);
