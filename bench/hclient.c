@@ -6,7 +6,9 @@
  *   cycle     WinRS cycles: Create, Command, Receive until Done,
  *             Signal terminate, Delete; rate, p50/p99 latency, faults
  *   stream    one cycle whose command writes -s BYTES; Receive with
- *             MaxEnvelopeSize -e; MB/s, envelopes, largest envelope
+ *             MaxEnvelopeSize -e; MB/s, envelopes, largest envelope.
+ *             The command is `head -c BYTES /dev/zero`, or -x CMD, which
+ *             must then write exactly -s BYTES
  *   spawn     no HTTP: posix_spawn /bin/sh -c 'echo hi' with three pipes,
  *             read to EOF and reap, the bare cost a cycle is built on
  *
@@ -17,6 +19,12 @@
  *
  * With -m PID the client also samples that server process (and its
  * children named by -M) every 50 ms: CPU time and resident memory.
+ *
+ * With -N the -a credentials are used for NTLM instead of Basic (HTTP
+ * Negotiate through GSSAPI and gss-ntlmssp, once per connection), and
+ * every request and response is sealed as MS-WSMV 2.2.9.1 describes
+ * (multipart/encrypted, the 16-byte NTLM signature in front of the
+ * sealed bytes).  The client's own CPU time is reported as cli_cpu_s.
  *
  * Every loop is bounded by the -d deadline, a count, or socket timeouts.
  */
@@ -39,11 +47,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_ext.h>
 
 #define NS_SHELL "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 #define URI_CMD	NS_SHELL "/cmd"
@@ -61,6 +73,9 @@
 	"</s:Envelope>"
 #define MAX_RECEIVES	100000		/* per command */
 #define IO_TIMEOUT_S	30
+#define SEAL_PROTOCOL	"application/HTTP-SPNEGO-session-encrypted"
+#define SEAL_BOUNDARY	"--Encrypted Boundary"
+#define OCTET_STREAM	"\tContent-Type: application/octet-stream\r\n"
 
 extern char **environ;
 
@@ -78,7 +93,10 @@ static struct {
 	long long	 size;		/* stream: bytes the command writes */
 	long		 max_env;	/* MaxEnvelopeSize sent */
 	int		 pause_ms;	/* stream: pause after Done */
+	const char	*command;	/* stream: -x, instead of head */
 	bool		 verbose;	/* each request's time on stderr */
+	bool		 ntlm;		/* -N: NTLM, sealed */
+	char		 user[256], password[256];
 	pid_t		 mon_pid;
 	const char	*mon_comm;
 } opt = {
@@ -97,6 +115,12 @@ struct conn {
 	char	*req;			/* request being built */
 	size_t	 req_cap;
 	uint64_t rng;			/* for MessageIDs */
+	bool	 sealed;		/* the response is multipart/encrypted */
+	gss_ctx_id_t ctx;		/* -N: this connection's context */
+	char	*plain;			/* -N: the unsealed response */
+	size_t	 plain_cap;
+	char	*out;			/* -N: the sealed request */
+	size_t	 out_cap;
 };
 
 /* One worker's results. */
@@ -146,12 +170,12 @@ lat_add(struct worker *w, double us)
 }
 
 static void
-b64_encode(const char *in, char *out)
+b64_encode(const void *in, size_t n, char *out)
 {
 	static const char t[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(in), i;
-	const unsigned char *s = (const unsigned char *)in;
+	const unsigned char *s = in;
+	size_t i;
 
 	for (i = 0; i < n; i += 3) {
 		unsigned v = s[i] << 16 | (i + 1 < n ? s[i + 1] << 8 : 0) |
@@ -170,9 +194,14 @@ b64_encode(const char *in, char *out)
 static void
 conn_close(struct conn *c)
 {
+	OM_uint32 minor;
+
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (c->ctx != GSS_C_NO_CONTEXT)
+		gss_delete_sec_context(&minor, &c->ctx, GSS_C_NO_BUFFER);
+	c->ctx = GSS_C_NO_CONTEXT;
 }
 
 static int
@@ -259,6 +288,8 @@ read_response(struct conn *c)
 			need = strtoul(p + 17, NULL, 10);
 			close_after = strcasestr(c->buf,
 			    "\r\nConnection: close") != NULL;
+			c->sealed = strcasestr(c->buf,
+			    "\r\nContent-Type: multipart/encrypted") != NULL;
 			*hend = '\r';
 			hend += 4;
 		}
@@ -273,6 +304,238 @@ read_response(struct conn *c)
 	return 0;
 }
 
+/* ---- NTLM (-N) ---------------------------------------------------------- */
+
+static gss_OID_desc ntlm_oid = {
+	10, (void *)"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"
+};
+static gss_cred_id_t ntlm_cred = GSS_C_NO_CREDENTIAL;
+static gss_name_t ntlm_target = GSS_C_NO_NAME;
+
+static void
+gss_die(const char *what, OM_uint32 major, OM_uint32 minor)
+{
+	OM_uint32 m, ctx = 0;
+	gss_buffer_desc t;
+
+	fprintf(stderr, "hclient: %s:", what);
+	gss_display_status(&m, major, GSS_C_GSS_CODE, GSS_C_NO_OID, &ctx, &t);
+	fprintf(stderr, " %.*s", (int)t.length, (char *)t.value);
+	gss_release_buffer(&m, &t);
+	ctx = 0;
+	gss_display_status(&m, minor, GSS_C_MECH_CODE, &ntlm_oid, &ctx, &t);
+	fprintf(stderr, " (%.*s)\n", (int)t.length, (char *)t.value);
+	gss_release_buffer(&m, &t);
+	exit(1);
+}
+
+static void
+ntlm_init(void)
+{
+	gss_buffer_desc b;
+	gss_OID_set_desc mechs = { 1, &ntlm_oid };
+	gss_name_t user;
+	OM_uint32 major, minor;
+	char target[96];
+
+	b.value = opt.user;
+	b.length = strlen(opt.user);
+	major = gss_import_name(&minor, &b, GSS_C_NT_USER_NAME, &user);
+	if (GSS_ERROR(major))
+		gss_die("gss_import_name", major, minor);
+	b.value = opt.password;
+	b.length = strlen(opt.password);
+	major = gss_acquire_cred_with_password(&minor, user, &b,
+	    GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &ntlm_cred, NULL, NULL);
+	gss_release_name(&minor, &user);
+	if (GSS_ERROR(major))
+		gss_die("gss_acquire_cred_with_password (for NTLM, OPENSSL_CONF "
+		    "must enable the legacy provider)", major, minor);
+	snprintf(target, sizeof(target), "HTTP@%s", opt.host);
+	b.value = target;
+	b.length = strlen(target);
+	major = gss_import_name(&minor, &b, GSS_C_NT_HOSTBASED_SERVICE,
+	    &ntlm_target);
+	if (GSS_ERROR(major))
+		gss_die("gss_import_name", major, minor);
+}
+
+static size_t
+b64_decode(const char *in, uint8_t *out, size_t cap)
+{
+	static const char t[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned v = 0, bits = 0;
+	size_t n = 0;
+	const char *p;
+
+	for (; *in != '\0' && *in != '=' && *in != '\r' && *in != ','; in++) {
+		if ((p = strchr(t, *in)) == NULL)
+			break;
+		v = v << 6 | (unsigned)(p - t);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			if (n < cap)
+				out[n++] = (uint8_t)(v >> bits);
+		}
+	}
+	return n;
+}
+
+/* A request with only headers; 0 once a response was read. */
+static int
+send_headers(struct conn *c, const char *auth_token)
+{
+	char hdr[8192];
+	struct iovec iov;
+	int n;
+
+	n = snprintf(hdr, sizeof(hdr), "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
+	    "Connection: keep-alive\r\nAuthorization: Negotiate %s\r\n"
+	    "Content-Length: 0\r\n\r\n", opt.path, opt.host, opt.port,
+	    auth_token);
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return -1;
+	iov.iov_base = hdr;
+	iov.iov_len = (size_t)n;
+	if (send_all(c->fd, &iov, 1) != 0)
+		return -1;
+	return read_response(c);
+}
+
+/* Authenticate this connection: NEGOTIATE, CHALLENGE, AUTHENTICATE. */
+static int
+ntlm_handshake(struct conn *c)
+{
+	gss_buffer_desc in = GSS_C_EMPTY_BUFFER, out = GSS_C_EMPTY_BUFFER;
+	OM_uint32 major, minor;
+	uint8_t tok[4096];
+	char enc[8192], *h, save;
+	int leg;
+
+	for (leg = 0; leg < 4; leg++) {
+		major = gss_init_sec_context(&minor, ntlm_cred, &c->ctx,
+		    ntlm_target, &ntlm_oid, GSS_C_INTEG_FLAG | GSS_C_CONF_FLAG |
+		    GSS_C_MUTUAL_FLAG, 0, GSS_C_NO_CHANNEL_BINDINGS,
+		    in.length > 0 ? &in : GSS_C_NO_BUFFER, NULL, &out, NULL,
+		    NULL);
+		if (GSS_ERROR(major)) {
+			gss_release_buffer(&minor, &out);
+			return -1;
+		}
+		if (out.length == 0 || out.length * 4 / 3 + 4 >= sizeof(enc)) {
+			gss_release_buffer(&minor, &out);
+			return -1;
+		}
+		b64_encode(out.value, out.length, enc);
+		gss_release_buffer(&minor, &out);
+		if (send_headers(c, enc) != 0)
+			return -1;
+		if (c->status == 200)
+			return major == GSS_S_COMPLETE ? 0 : -1;
+		if (c->status != 401 || major == GSS_S_COMPLETE)
+			return -1;
+		/* The server's token, from the headers only. */
+		save = c->body[-2];
+		c->body[-2] = '\0';
+		h = strcasestr(c->buf, "\r\nWWW-Authenticate: Negotiate ");
+		in.length = h != NULL ? b64_decode(h + 30, tok, sizeof(tok)) : 0;
+		c->body[-2] = save;
+		if (in.length == 0)
+			return -1;
+		in.value = tok;
+	}
+	return -1;
+}
+
+static void
+grow(char **p, size_t *cap, size_t need)
+{
+	char *q;
+
+	if (need <= *cap)
+		return;
+	*cap = need + need / 4;
+	if ((q = realloc(*p, *cap)) == NULL)
+		die("out of memory");
+	*p = q;
+}
+
+/* Seal body into c->out; returns its length, 0 on failure. */
+static size_t
+ntlm_seal(struct conn *c, const char *body, size_t len)
+{
+	gss_buffer_desc in, out;
+	OM_uint32 major, minor;
+	char head[512];
+	size_t n, h;
+	int conf = 0;
+
+	in.value = (void *)body;
+	in.length = len;
+	major = gss_wrap(&minor, c->ctx, 1, GSS_C_QOP_DEFAULT, &in, &conf,
+	    &out);
+	if (GSS_ERROR(major) || !conf || out.length < 16) {
+		gss_release_buffer(&minor, &out);
+		return 0;
+	}
+	h = (size_t)snprintf(head, sizeof(head), SEAL_BOUNDARY "\r\n"
+	    "\tContent-Type: " SEAL_PROTOCOL "\r\n"
+	    "\tOriginalContent: type=application/soap+xml;charset=UTF-8;"
+	    "Length=%zu\r\n" SEAL_BOUNDARY "\r\n" OCTET_STREAM, len);
+	n = h + 4 + out.length + sizeof(SEAL_BOUNDARY "--\r\n") - 1;
+	grow(&c->out, &c->out_cap, n);
+	memcpy(c->out, head, h);
+	c->out[h] = 16, c->out[h + 1] = c->out[h + 2] = c->out[h + 3] = 0;
+	memcpy(c->out + h + 4, out.value, out.length);
+	memcpy(c->out + h + 4 + out.length, SEAL_BOUNDARY "--\r\n",
+	    sizeof(SEAL_BOUNDARY "--\r\n") - 1);
+	gss_release_buffer(&minor, &out);
+	return n;
+}
+
+/* Replace c->body by its unsealed text.  0 or -1. */
+static int
+ntlm_unseal(struct conn *c)
+{
+	gss_buffer_desc in, out;
+	OM_uint32 major, minor;
+	const char *b = c->body, *p, *end = c->body + c->body_len;
+	size_t want, sig;
+	int conf = 0;
+
+	if ((p = memmem(b, c->body_len, "Length=", 7)) == NULL)
+		return -1;
+	want = strtoul(p + 7, NULL, 10);
+	if ((p = memmem(b, c->body_len, OCTET_STREAM,
+	    sizeof(OCTET_STREAM) - 1)) == NULL)
+		return -1;
+	p += sizeof(OCTET_STREAM) - 1;
+	if (end - p < 4)
+		return -1;
+	sig = (uint8_t)p[0] | (uint8_t)p[1] << 8 | (uint8_t)p[2] << 16 |
+	    (size_t)(uint8_t)p[3] << 24;
+	p += 4;
+	if (sig != 16 || (size_t)(end - p) < sig + want)
+		return -1;
+	in.value = (void *)p;		/* signature, then the sealed bytes */
+	in.length = sig + want;
+	major = gss_unwrap(&minor, c->ctx, &in, &out, &conf, NULL);
+	if (GSS_ERROR(major) || !conf || out.length != want) {
+		gss_release_buffer(&minor, &out);
+		return -1;
+	}
+	grow(&c->plain, &c->plain_cap, want + 1);
+	memcpy(c->plain, out.value, want);
+	c->plain[want] = '\0';
+	gss_release_buffer(&minor, &out);
+	c->body = c->plain;
+	c->body_len = want;
+	return 0;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
 /* POST body; retry once on a fresh connection if a kept one was closed. */
 static int
 post(struct conn *c, const char *body, size_t len, const char *extra)
@@ -281,23 +544,45 @@ post(struct conn *c, const char *body, size_t len, const char *extra)
 	struct iovec iov[2];
 	int try, r, n;
 
-	n = snprintf(hdr, sizeof(hdr), "POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
-	    "Connection: keep-alive\r\n"
-	    "Content-Type: application/soap+xml;charset=UTF-8\r\n"
-	    "%s%sContent-Length: %zu\r\n\r\n", opt.path, opt.host, opt.port,
-	    opt.auth, extra, len);
 	for (try = 0; try < 2; try++) {
 		bool fresh = c->fd < 0;
+		const char *out = body;
+		size_t out_len = len;
 
 		if (fresh && conn_open(c) != 0)
 			return -1;
+		if (opt.ntlm) {
+			if (c->ctx == GSS_C_NO_CONTEXT &&
+			    ntlm_handshake(c) != 0) {
+				conn_close(c);
+				return -1;
+			}
+			if ((out_len = ntlm_seal(c, body, len)) == 0) {
+				conn_close(c);
+				return -1;
+			}
+			out = c->out;
+		}
+		n = snprintf(hdr, sizeof(hdr), "POST %s HTTP/1.1\r\n"
+		    "Host: %s:%d\r\nConnection: keep-alive\r\n"
+		    "Content-Type: %s\r\n%s%sContent-Length: %zu\r\n\r\n",
+		    opt.path, opt.host, opt.port, opt.ntlm ?
+		    "multipart/encrypted;protocol=\"" SEAL_PROTOCOL "\";"
+		    "boundary=\"Encrypted Boundary\"" :
+		    "application/soap+xml;charset=UTF-8", opt.auth, extra,
+		    out_len);
 		iov[0].iov_base = hdr;
 		iov[0].iov_len = (size_t)n;
-		iov[1].iov_base = (void *)body;
-		iov[1].iov_len = len;
+		iov[1].iov_base = (void *)out;
+		iov[1].iov_len = out_len;
 		r = send_all(c->fd, iov, 2) == 0 ? 0 : -2;
 		if (r == 0)
 			r = read_response(c);
+		if (r == 0 && opt.ntlm && c->body_len > 0 &&
+		    (!c->sealed || ntlm_unseal(c) != 0)) {
+			conn_close(c);	/* a fault: not sealed, or wrongly */
+			return -1;
+		}
 		if (r == 0)
 			return 0;
 		conn_close(c);
@@ -517,13 +802,17 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct conn c = { .fd = -1 };
-	char line[128];
+	char line[512];
 	double t;
 	int r;
 
 	c.rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)w->index << 32) ^
 	    (uint64_t)getpid();
-	snprintf(line, sizeof(line), "head -c %lld /dev/zero", opt.size);
+	if (opt.command != NULL)
+		snprintf(line, sizeof(line), "%s", opt.command);
+	else
+		snprintf(line, sizeof(line), "head -c %lld /dev/zero",
+		    opt.size);
 	while (opt.mode == M_STREAM || (opt.count > 0 ? w->left-- > 0 :
 	    now() < t_end)) {
 		t = now();
@@ -558,6 +847,8 @@ worker_main(void *arg)
 	conn_close(&c);
 	free(c.buf);
 	free(c.req);
+	free(c.plain);
+	free(c.out);
 	return NULL;
 }
 
@@ -667,7 +958,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: hclient [-u URL] [-a USER:PASS] [-c THREADS] "
 	    "[-d SECONDS] [-n COUNT]\n\t[-s BYTES] [-e MAXENVELOPE] "
-	    "[-W PAUSE_MS] [-m PID [-M COMM]] [-v] identify|cycle|stream|spawn\n");
+	    "[-W PAUSE_MS] [-x COMMAND] [-m PID [-M COMM]] [-N] [-v]\n"
+	    "\tidentify|cycle|stream|spawn\n");
 	exit(2);
 }
 
@@ -686,7 +978,8 @@ main(int argc, char **argv)
 	struct worker *w;
 	struct proc_sample ps;
 	pthread_t mon_tid;
-	char cred[256], enc[360];
+	char cred[256] = "", enc[360];
+	struct rusage ru;
 	double t0, el, *all;
 	size_t n = 0;
 	long faults = 0, envs = 0, tick = sysconf(_SC_CLK_TCK), hcpu = 0;
@@ -696,11 +989,11 @@ main(int argc, char **argv)
 
 	snprintf(opt.host, sizeof(opt.host), "127.0.0.1");
 	snprintf(opt.path, sizeof(opt.path), "/wsman");
-	while ((ch = getopt(argc, argv, "a:c:d:e:m:M:n:s:u:vW:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:d:e:m:M:n:Ns:u:vW:x:")) != -1) {
 		switch (ch) {
 		case 'a':
 			snprintf(cred, sizeof(cred), "%s", optarg);
-			b64_encode(cred, enc);
+			b64_encode(cred, strlen(cred), enc);
 			snprintf(opt.auth, sizeof(opt.auth),
 			    "Authorization: Basic %s\r\n", enc);
 			break;
@@ -710,16 +1003,33 @@ main(int argc, char **argv)
 		case 'm': opt.mon_pid = (pid_t)atoi(optarg); break;
 		case 'M': opt.mon_comm = optarg; break;
 		case 'n': opt.count = atol(optarg); break;
+		case 'N': opt.ntlm = true; break;
 		case 's': opt.size = atoll(optarg); break;
 		case 'u': parse_url(optarg); break;
 		case 'v': opt.verbose = true; break;
 		case 'W': opt.pause_ms = atoi(optarg); break;
+		case 'x': opt.command = optarg; break;
 		default: usage();
 		}
 	}
 	if (argc - optind != 1 || opt.threads < 1 || opt.threads > 4096 ||
 	    opt.seconds <= 0 || opt.seconds > 3600 || opt.max_env < 1024)
 		usage();
+	if (opt.command != NULL && (strlen(opt.command) >= 480 ||
+	    strpbrk(opt.command, "<&") != NULL))
+		die("-x: at most 479 characters, without < or &");
+	if (opt.ntlm) {
+		char *colon = strchr(cred, ':');
+
+		if (opt.auth[0] == '\0' || colon == NULL)
+			die("-N needs -a USER:PASS");
+		opt.auth[0] = '\0';	/* no Basic header */
+		*colon = '\0';
+		snprintf(opt.user, sizeof(opt.user), "%s", cred);
+		snprintf(opt.password, sizeof(opt.password), "%s", colon + 1);
+		explicit_bzero(cred, sizeof(cred));
+		ntlm_init();
+	}
 	if (strcmp(argv[optind], "identify") == 0)
 		opt.mode = M_IDENTIFY;
 	else if (strcmp(argv[optind], "cycle") == 0)
@@ -793,6 +1103,12 @@ main(int argc, char **argv)
 		    (double)(mon.last - mon.base) / (double)tick,
 		    (double)hcpu / (double)tick, mon.rss_start, mon.rss_max,
 		    mon.helper_rss_max, mon.n);
+	}
+	if (opt.ntlm || opt.mode == M_STREAM) {
+		getrusage(RUSAGE_SELF, &ru);
+		printf(" cli_cpu_s=%.2f", (double)(ru.ru_utime.tv_sec +
+		    ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec +
+		    ru.ru_stime.tv_usec) / 1e6);
 	}
 	printf("\n");
 	free(all);

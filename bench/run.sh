@@ -1,23 +1,37 @@
 #!/bin/bash
-# Benchmark suite: winrmd against bench/ref-server, interleaved in the
-# same run, as docs/performance-notes.md §3 prescribes.  Every figure in
-# the final table is the median of per-round ratios winrmd / reference
-# (or a median value where the target is absolute).  See
-# docs/benchmarks.md for the method and the last recorded results.
+# Benchmark suite: winrmd against bench/ref-server (S1-S3), PowerShell
+# remoting through winrmd against pwsh -s driven directly (S5, S6), and an
+# NTLM-sealed Receive against a plain one (S7), interleaved in the same
+# run, as docs/performance-notes.md §3 prescribes.  Every figure in the
+# final table is the median of per-round ratios winrmd / reference (or a
+# median value where the target is absolute).  See docs/benchmarks.md for
+# the method and the last recorded results.
 #
 # Usually started by `make bench`, which sets BENCH_BUILDDIR and
 # BENCH_SRCDIR.  Knobs (environment):
-#   BENCH_QUICK=1          short run (< 3 min): 2 rounds x 2 s, 128 MiB
+#   BENCH_QUICK=1          short run (about 3 min): 2 rounds x 2 s,
+#                          128 MiB streams, fewer PSRP samples and clients
 #   BENCH_ROUNDS           rounds per scenario (5)
 #   BENCH_SECONDS          seconds per sample, S1/S1b/S2 (5)
 #   BENCH_CONNS            S1 wrk connections ("1 32 128 256")
 #   BENCH_TLS_CONNS        S1b wrk connections ("1 32 128 256")
 #   BENCH_THREADS          S2 client threads ("1 32")
+#   BENCH_S2_WARM          1 to add winrmd with [SessionConfiguration cmd]
+#                          WarmPoolSize=1 to every S2 round (1)
 #   BENCH_STREAM_BYTES     S3 bytes per stream (1073741824)
 #   BENCH_ENVELOPES        S3 MaxEnvelopeSize values ("153600 512000")
 #   BENCH_CALLGRIND        1 to count instructions per Identify (1)
 #   BENCH_CALLGRIND_N      requests in the callgrind run (2000)
-#   BENCH_SCENARIOS        subset of "S1 S1b S2 S3 IR"
+#   BENCH_PSRP_SAMPLES     S5 samples of each kind (15)
+#   BENCH_PSRP_CLIENTS     S6 concurrent clients (32)
+#   BENCH_PSRP_ROUNDS      S6 rounds (2)
+#   BENCH_SEAL_BYTES       S7 bytes head writes; base64 makes 4/3 of it
+#                          plus newlines (268435456)
+#   BENCH_SEAL_ENVELOPES   S7 MaxEnvelopeSize values ("153600 512000")
+#   BENCH_SEAL_ROUNDS      S7 rounds (3)
+#   BENCH_PYTHON           Python with python3-winrm (/usr/bin/python3)
+#   BENCH_PWSH             pwsh for S5/S6 (found as the plugin finds it)
+#   BENCH_SCENARIOS        subset of "S1 S1b S2 S3 IR S5 S6 S7"
 #   BENCH_OUT              results directory (BUILDDIR/bench-results)
 #   BENCH_CPUS             optional taskset CPU list for the servers
 #   BENCH_WINRMD_ENV       extra VAR=value words for winrmd's environment
@@ -38,6 +52,12 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	THREADS=${BENCH_THREADS:-1 32}
 	STREAM_BYTES=${BENCH_STREAM_BYTES:-134217728}
 	CALLGRIND=${BENCH_CALLGRIND:-0}
+	PSRP_SAMPLES=${BENCH_PSRP_SAMPLES:-5}
+	PSRP_CLIENTS=${BENCH_PSRP_CLIENTS:-8}
+	PSRP_ROUNDS=${BENCH_PSRP_ROUNDS:-1}
+	SEAL_BYTES=${BENCH_SEAL_BYTES:-67108864}
+	SEAL_ENVELOPES=${BENCH_SEAL_ENVELOPES:-512000}
+	SEAL_ROUNDS=${BENCH_SEAL_ROUNDS:-2}
 else
 	ROUNDS=${BENCH_ROUNDS:-5}
 	SECS=${BENCH_SECONDS:-5}
@@ -46,10 +66,17 @@ else
 	THREADS=${BENCH_THREADS:-1 32}
 	STREAM_BYTES=${BENCH_STREAM_BYTES:-1073741824}
 	CALLGRIND=${BENCH_CALLGRIND:-1}
+	PSRP_SAMPLES=${BENCH_PSRP_SAMPLES:-15}
+	PSRP_CLIENTS=${BENCH_PSRP_CLIENTS:-32}
+	PSRP_ROUNDS=${BENCH_PSRP_ROUNDS:-2}
+	SEAL_BYTES=${BENCH_SEAL_BYTES:-268435456}
+	SEAL_ENVELOPES=${BENCH_SEAL_ENVELOPES:-153600 512000}
+	SEAL_ROUNDS=${BENCH_SEAL_ROUNDS:-3}
 fi
+S2_WARM=${BENCH_S2_WARM:-1}
 ENVELOPES=${BENCH_ENVELOPES:-153600 512000}
 CG_N=${BENCH_CALLGRIND_N:-2000}
-SCENARIOS=${BENCH_SCENARIOS:-S1 S1b S2 S3 IR}
+SCENARIOS=${BENCH_SCENARIOS:-S1 S1b S2 S3 IR S5 S6 S7}
 OUT=${BENCH_OUT:-$B/bench-results}
 CPUS=${BENCH_CPUS:-}
 WENV=${BENCH_WINRMD_ENV:-}
@@ -58,6 +85,11 @@ WINRMD=$B/winrmd
 REF=$B/bench/ref-server
 HCLIENT=$B/bench/hclient
 LUA=$S/bench/identify.lua
+PSRP_BENCH=$S/bench/psrp_bench.py
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+# NTLM clients hash with MD4, which Debian's OpenSSL 3 only has in its
+# legacy provider.
+LEGACY_CNF=$S/tests/integration/openssl-legacy.cnf
 for f in "$WINRMD" "$REF" "$HCLIENT"; do
 	[ -x "$f" ] || { echo "run.sh: $f is missing (run make bench)" >&2; exit 1; }
 done
@@ -70,6 +102,8 @@ RAW=$OUT/raw.txt          # one line per sample
 PAIRS=$OUT/pairs.txt      # key winrmd-value reference-value, per round
 SRV_PID=
 SRV_KIND=
+XARGS=()		# extra winrmd arguments for the next start_winrmd
+XENV=()			# extra VAR=value for the next start_winrmd
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -109,8 +143,8 @@ start_winrmd() {
 	[ $# -gt 0 ] && limit=1200
 	rm -f "$LAB/lab.json"
 	# shellcheck disable=SC2086
-	(cd "$B" && exec env $WENV "${PIN[@]}" "$@" "$WINRMD" --lab "$LAB" --port 0 \
-	    -o Service.LogLevel=ERROR) >>"$WORK/winrmd.log" 2>&1 &
+	(cd "$B" && exec env $WENV "${XENV[@]}" "${PIN[@]}" "$@" "$WINRMD" --lab "$LAB" --port 0 \
+	    -o Service.LogLevel=ERROR "${XARGS[@]}") >>"$WORK/winrmd.log" 2>&1 &
 	SRV_PID=$!
 	SRV_KIND=winrmd
 	for i in $(seq 1 $limit); do
@@ -125,7 +159,8 @@ start_winrmd() {
 	fi
 	HTTP_URL=$(jget http_url)
 	HTTPS_URL=$(jget https_url)
-	AUTH=(-a "$(jget user):$(jget password)")
+	CRED="$(jget user):$(jget password)"
+	AUTH=(-a "$CRED")
 	HELPER=(-M winrmd-host)
 }
 
@@ -155,7 +190,18 @@ start_ref() {
 	HELPER=()
 }
 
-start() { if [ "$1" = winrmd ]; then start_winrmd; else start_ref "${@:2}"; fi; }
+# start KIND: winrmd, winrmd-warm (the cmd configuration with a warm
+# host) or ref.
+start() {
+	case $1 in
+	winrmd) start_winrmd ;;
+	winrmd-warm)
+		XARGS=(-o "SessionConfiguration cmd.WarmPoolSize=1")
+		start_winrmd
+		XARGS=() ;;
+	*) start_ref "${@:2}" ;;
+	esac
+}
 
 # ticks PID [all]: utime+stime (plus reaped children's with "all").
 ticks() {
@@ -172,6 +218,14 @@ pair() { echo "$1 $2 $3" >>"$PAIRS"; }
 
 # Order of the two servers in round r: alternate to cancel drift.
 order() { if [ $(($1 % 2)) = 1 ]; then echo "winrmd ref"; else echo "ref winrmd"; fi; }
+
+# rotate R WORD...: the words, rotated by R (three or more kinds).
+rotate() {
+	local r=$1 n
+	shift
+	n=$(($# > 0 ? r % $# : 0))
+	echo "${@:n+1}" "${@:1:n}"
+}
 
 # ---- S1 / S1b: Identify with wrk ---------------------------------------
 
@@ -244,15 +298,22 @@ run_identify() {
 
 # ---- S2: WinRS cycle ----------------------------------------------------
 
+# With BENCH_S2_WARM=1 every round also runs winrmd with a warm host
+# for the cmd configuration ("winrmd-warm"); the three take turns.
 run_cycle() {
-	local r t kind res t0 t1 ops spawn
+	local r t kind kinds res t0 t1 ops spawn
 	local -A rate p50 p99 cpu faults
 	for r in $(seq 1 "$ROUNDS"); do
 		spawn=$("$HCLIENT" -d "$SECS" spawn)
 		echo "S2 probe=spawn-echo round=$r $spawn" >>"$RAW"
 		spawn=$(kv rate "$spawn")
+		if [ "$S2_WARM" = 1 ]; then
+			kinds=$(rotate "$r" winrmd ref winrmd-warm)
+		else
+			kinds=$(order "$r")
+		fi
 		for t in $THREADS; do
-			for kind in $(order "$r"); do
+			for kind in $kinds; do
 				start "$kind"
 				t0=$(ticks "$SRV_PID" all)
 				res=$("$HCLIENT" -u "$HTTP_URL" "${AUTH[@]}" \
@@ -280,6 +341,15 @@ run_cycle() {
 			[ "$t" = 1 ] && pair "S2.spawn.c1" \
 			    "$(awk "BEGIN { print ${rate[winrmd]} / $spawn }")" \
 			    "$(awk "BEGIN { print ${rate[ref]} / $spawn }")"
+			[ "$S2_WARM" = 1 ] || continue
+			log "S2 round $r threads=$t: winrmd with a warm host" \
+			    "${rate[winrmd-warm]}/s"
+			pair "S2w.rate.c$t" "${rate[winrmd-warm]}" "${rate[ref]}"
+			pair "S2w.gain.c$t" "${rate[winrmd-warm]}" "${rate[winrmd]}"
+			pair "S2w.p50.c$t" "${p50[winrmd-warm]}" "${p50[ref]}"
+			pair "S2w.p99.c$t" "${p99[winrmd-warm]}" "${p99[ref]}"
+			pair "S2w.cpu.c$t" "${cpu[winrmd-warm]}" "${cpu[ref]}"
+			pair "S2w.faults" "${faults[winrmd-warm]}" 0
 		done
 	done
 }
@@ -315,6 +385,187 @@ run_stream() {
 			pair "S3.cpu.e$k" "${cpu[winrmd]}" "${cpu[ref]}"
 			pair "S3.rss.e$k" "${grow[winrmd]}" "${grow[ref]}"
 			pair "S3.faults" "${faults[winrmd]}" "${faults[ref]}"
+		done
+	done
+}
+
+# ---- S5 / S6: PowerShell remoting -----------------------------------------
+
+# The pwsh the powershell plugin would find: PATH, then fixed places.
+find_pwsh() {
+	local d
+	if [ -n "${BENCH_PWSH:-}" ]; then echo "$BENCH_PWSH"; return; fi
+	command -v pwsh && return
+	for d in /usr/bin /usr/local/bin /opt/microsoft/powershell/7 /snap/bin \
+	    "${HOME:-/nonexistent}/.dotnet/tools"; do
+		[ -x "$d/pwsh" ] && { echo "$d/pwsh"; return; }
+	done
+}
+
+psrp_ready() {
+	PWSH=$(find_pwsh)
+	if [ -z "$PWSH" ]; then
+		log "$1: pwsh not found, skipped"
+		return 1
+	fi
+	if ! "$PY" -c 'import winrm' 2>/dev/null; then
+		log "$1: $PY lacks python3-winrm, skipped"
+		return 1
+	fi
+}
+
+# pwsh rewrites a JIT profile of its start-up in $XDG_CACHE_HOME/powershell
+# as it exits, and the next pwsh replays it: winrmd's pwsh and each kind
+# of pwsh started by psrp_bench.py keep their own, so that one kind's
+# profile does not speed up or slow down another.
+start_winrmd_psrp() {
+	XENV=("XDG_CACHE_HOME=$WORK/pwsh-cache/winrmd")
+	start_winrmd
+	XENV=()
+}
+
+# S5: one winrmd with an extra configuration, BenchWarm, that keeps a
+# warm host; psrp_bench.py takes cold, warm, direct, direct-wd, spare and
+# spare-wd samples in turn, letting the machine settle before each.
+run_psrp_open() {
+	local res k c50 d50 kinds=cold,warm,direct,direct-wd,spare,spare-wd
+	psrp_ready S5 || return 0
+	printf '[SessionConfiguration BenchWarm]\nPlugin = powershell\n%s\n' \
+	    'WarmPoolSize = 1' >"$LAB/sessions.d/bench-warm.conf"
+	start_winrmd_psrp
+	log "S5: $PSRP_SAMPLES samples each of ${kinds//,/, }"
+	res=$("$PY" "$PSRP_BENCH" open --lab "$LAB/lab.json" --pwsh "$PWSH" \
+	    --cache-dir "$WORK/pwsh-cache" -n "$PSRP_SAMPLES" --kinds "$kinds")
+	stop_server
+	rm -f "$LAB/sessions.d/bench-warm.conf"
+	echo "S5 $res" >>"$RAW"
+	for k in cold warm direct direct_wd spare spare_wd; do
+		[ -n "$(kv ${k}_p50_ms "$res")" ] || {
+			log "S5: no result (see $WORK/winrmd.log)"; return 0; }
+	done
+	c50=$(kv cold_p50_ms "$res")
+	d50=$(kv direct_p50_ms "$res")
+	log "S5: cold p50 $c50 ms, warm p50 $(kv warm_p50_ms "$res") ms," \
+	    "direct p50 $d50 ms, direct -wd p50 $(kv direct_wd_p50_ms "$res") ms"
+	pair S5.cold.p50 "$c50" "$d50"
+	pair S5.cold.p90 "$(kv cold_p90_ms "$res")" "$(kv direct_p90_ms "$res")"
+	pair S5.cold.budget "$c50" "$(awk "BEGIN { print 1.1 * $d50 + 20 }")"
+	pair S5.warm.p50 "$(kv warm_p50_ms "$res")" "$c50"
+	pair S5.warm.p90 "$(kv warm_p90_ms "$res")" "$(kv cold_p90_ms "$res")"
+	pair S5.wd.p50 "$(kv direct_wd_p50_ms "$res")" "$d50"
+	pair S5.cold.wd "$c50" "$(kv direct_wd_p50_ms "$res")"
+	pair S5.warm.spare "$(kv warm_p50_ms "$res")" "$(kv spare_wd_p50_ms "$res")"
+	pair S5.spare.p50 "$(kv spare_p50_ms "$res")" "$d50"
+	pair S5.failures \
+	    "$(($(kv cold_failures "$res") + $(kv warm_failures "$res")))" \
+	    "$(($(kv direct_failures "$res") + $(kv direct_wd_failures "$res") \
+	    + $(kv spare_failures "$res") + $(kv spare_wd_failures "$res")))"
+}
+
+# S6: PSRP_CLIENTS clients at once against winrmd ("winrmd"), against as
+# many pwsh processes of the client's own ("ref"), and the same with
+# `-wd $HOME` ("refwd"), in turns.
+run_psrp_concurrent() {
+	local r kind res
+	local -A wall p50 p99 fails rss_d rss_g rss_h rss_p
+	psrp_ready S6 || return 0
+	# One untimed open of each kind first, to leave start-up profiles.
+	start_winrmd_psrp
+	"$PY" "$PSRP_BENCH" open --lab "$LAB/lab.json" --kinds cold -n 0 \
+	    >/dev/null
+	stop_server
+	"$PY" "$PSRP_BENCH" open --kinds direct,direct-wd -n 0 --pwsh "$PWSH" \
+	    --cache-dir "$WORK/pwsh-cache" >/dev/null
+	for r in $(seq 1 "$PSRP_ROUNDS"); do
+		for kind in $(rotate "$r" winrmd ref refwd); do
+			case $kind in
+			winrmd)
+				start_winrmd_psrp
+				res=$("$PY" "$PSRP_BENCH" concurrent \
+				    --lab "$LAB/lab.json" --clients "$PSRP_CLIENTS")
+				stop_server ;;
+			ref)
+				res=$("$PY" "$PSRP_BENCH" concurrent --direct \
+				    --cache-dir "$WORK/pwsh-cache" --pwsh "$PWSH" \
+				    --clients "$PSRP_CLIENTS") ;;
+			refwd)
+				res=$("$PY" "$PSRP_BENCH" concurrent --direct --wd \
+				    --cache-dir "$WORK/pwsh-cache" --pwsh "$PWSH" \
+				    --clients "$PSRP_CLIENTS") ;;
+			esac
+			echo "S6 round=$r server=$kind $res" >>"$RAW"
+			wall[$kind]=$(kv wall_s "$res")
+			p50[$kind]=$(kv p50_ms "$res")
+			p99[$kind]=$(kv p99_ms "$res")
+			fails[$kind]=$(kv failures "$res")
+			fails[$kind]=${fails[$kind]:-$PSRP_CLIENTS}
+			rss_d[$kind]=$(kv root_rss_mb "$res")
+			rss_g[$kind]=$(awk "BEGIN { print ${rss_d[$kind]:-0} - \
+			    $(kv root_rss_start_mb "$res" | grep . || echo 0) }")
+			rss_h[$kind]=$(kv hosts_rss_mb "$res")
+			rss_p[$kind]=$(kv pwsh_rss_mb "$res")
+			sleep 2		# let the last pwsh processes go
+		done
+		log "S6 round $r: $PSRP_CLIENTS clients, winrmd ${wall[winrmd]} s," \
+		    "direct pwsh ${wall[ref]} s, direct pwsh -wd ${wall[refwd]} s"
+		pair S6.wall "${wall[winrmd]}" "${wall[ref]}"
+		pair S6.p50 "${p50[winrmd]}" "${p50[ref]}"
+		pair S6.p99 "${p99[winrmd]}" "${p99[ref]}"
+		pair S6.failures "${fails[winrmd]}" "${fails[ref]}"
+		pair S6.rss.daemon "${rss_d[winrmd]}" -
+		pair S6.rss.growth "${rss_g[winrmd]}" -
+		pair S6.rss.hosts "${rss_h[winrmd]}" -
+		pair S6.rss.pwsh "${rss_p[winrmd]}" "${rss_p[ref]}"
+		pair S6.wd.wall "${wall[refwd]}" "${wall[ref]}"
+		pair S6.wall.wd "${wall[winrmd]}" "${wall[refwd]}"
+	done
+}
+
+# ---- S7: NTLM-sealed Receive against a plain one ------------------------
+
+# One winrmd per sample.  "winrmd" is NTLM with sealing (hclient -N),
+# "ref" is Basic over plain HTTP, both through the same C client.
+run_sealed() {
+	local r e k kind res out bytes
+	local -A mbps cpu cli faults
+	out=$(head -c "$SEAL_BYTES" /dev/zero | base64 | wc -c)
+	for r in $(seq 1 "$SEAL_ROUNDS"); do
+		for e in $SEAL_ENVELOPES; do
+			k=$((e / 1024))
+			for kind in $(order "$r"); do
+				start_winrmd
+				if [ "$kind" = winrmd ]; then
+					res=$(OPENSSL_CONF=$LEGACY_CNF "$HCLIENT" \
+					    -u "$HTTP_URL" -a "$CRED" -N \
+					    -x "head -c $SEAL_BYTES /dev/zero | base64" \
+					    -s "$out" -e "$e" -m "$SRV_PID" \
+					    -M winrmd-host stream)
+				else
+					res=$("$HCLIENT" -u "$HTTP_URL" -a "$CRED" \
+					    -x "head -c $SEAL_BYTES /dev/zero | base64" \
+					    -s "$out" -e "$e" -m "$SRV_PID" \
+					    -M winrmd-host stream)
+				fi
+				stop_server
+				echo "S7 envelope=$e round=$r" \
+				    "auth=$([ "$kind" = winrmd ] && echo ntlm-sealed || echo basic)" \
+				    "$res" >>"$RAW"
+				bytes=$(kv bytes "$res")
+				mbps[$kind]=$(kv mbps "$res")
+				cpu[$kind]=$(awk "BEGIN { printf \"%.3f\", \
+				    ($(kv srv_cpu_s "$res") + $(kv helper_cpu_s "$res")) \
+				    * 1073741824 / ($bytes + 1) }")
+				cli[$kind]=$(awk "BEGIN { printf \"%.3f\", \
+				    $(kv cli_cpu_s "$res") * 1073741824 / ($bytes + 1) }")
+				faults[$kind]=$(kv faults "$res")
+				faults[$kind]=${faults[$kind]:-1}
+			done
+			log "S7 round $r envelope=$e: NTLM-sealed ${mbps[winrmd]} MB/s," \
+			    "Basic ${mbps[ref]} MB/s"
+			pair "S7.mbps.e$k" "${mbps[winrmd]}" "${mbps[ref]}"
+			pair "S7.cpu.e$k" "${cpu[winrmd]}" "${cpu[ref]}"
+			pair "S7.cli.e$k" "${cli[winrmd]}" "${cli[ref]}"
+			pair "S7.faults" "${faults[winrmd]}" "${faults[ref]}"
 		done
 	done
 }
@@ -377,18 +628,54 @@ S2.rate.c32|S2 WinRS cycle, 32 threads|cycles/s|ratio>=0.8|>= 0.8x ref
 S2.p99.c32|S2 cycle p99, 32 threads|ms|ratio<=1.5|<= 1.5x ref
 S2.faults.c1|S2 faults, 1 thread (sum of rounds)|n|w<=0|0
 S2.faults.c32|S2 faults, 32 threads (sum of rounds)|n|w<=0|0
+S2w.rate.c1|S2 warm cmd host, 1 thread|cycles/s|ratio>=0.8|>= 0.8x ref
+S2w.gain.c1|S2 warm cmd host, 1 thread (ref: plain winrmd)|cycles/s|-|-
+S2w.p50.c1|S2 warm cmd host, cycle p50, 1 thread|ms|-|-
+S2w.cpu.c1|S2 warm cmd host, CPU/cycle, 1 thread|ms|-|-
+S2w.rate.c32|S2 warm cmd host, 32 threads|cycles/s|ratio>=0.8|>= 0.8x ref
+S2w.gain.c32|S2 warm cmd host, 32 threads (ref: plain winrmd)|cycles/s|-|-
+S2w.p99.c32|S2 warm cmd host, cycle p99, 32 threads|ms|ratio<=1.5|<= 1.5x ref
+S2w.faults|S2 warm cmd host faults (sum)|n|w<=0|0
 S3.mbps.e150|S3 stream, 150 KiB envelopes|MB/s|ratio>=0.7|>= 0.7x ref
 S3.cpu.e150|S3 server CPU per GiB, 150 KiB|s|ratio<=2|<= 2x ref
 S3.rss.e150|S3 peak RSS growth, 150 KiB|MiB|w<=64|flat (<= 64 MiB)
 S3.mbps.e500|S3 stream, 500 KiB envelopes|MB/s|ratio>=0.7|>= 0.7x ref
 S3.cpu.e500|S3 server CPU per GiB, 500 KiB|s|ratio<=2|<= 2x ref
 S3.rss.e500|S3 peak RSS growth, 500 KiB|MiB|w<=64|flat (<= 64 MiB)
-S3.faults|S3 faults incl. envelope > MaxEnvelopeSize (sum)|n|w<=0|0'
+S3.faults|S3 faults incl. envelope > MaxEnvelopeSize (sum)|n|w<=0|0
+S5.cold.p50|S5 pool open cold p50 (ref: direct pwsh -s)|ms|-|-
+S5.cold.p90|S5 pool open cold p90 (ref: direct pwsh -s)|ms|-|-
+S5.cold.budget|S5 cold p50 (ref: 1.1 x direct p50 + 20 ms)|ms|ratio<=1|<= 1.1x direct + 20 ms
+S5.warm.p50|S5 pool open warm p50 (ref: cold p50)|ms|ratio<=0.1|<= 0.1x cold
+S5.warm.p90|S5 pool open warm p90 (ref: cold p90)|ms|-|-
+S5.wd.p50|S5 direct pwsh -s -wd HOME p50 (ref: direct)|ms|-|-
+S5.cold.wd|S5 cold p50 (ref: direct -wd HOME p50)|ms|-|-
+S5.warm.spare|S5 warm p50 (ref: spare pwsh -s -wd HOME p50)|ms|-|-
+S5.spare.p50|S5 spare pwsh -s, no -wd, p50 (ref: direct p50)|ms|-|-
+S5.failures|S5 failed opens (ref: direct kinds)|n|w<=0|0
+S6.wall|S6 N clients open+run+close, wall (ref: direct pwsh)|s|-|-
+S6.p50|S6 per-client p50 (ref: direct pwsh)|ms|-|-
+S6.p99|S6 per-client p99 (ref: direct pwsh)|ms|-|-
+S6.failures|S6 failed clients (sum)|n|w<=0|0
+S6.rss.daemon|S6 peak RSS, winrmd daemon|MiB|-|-
+S6.rss.growth|S6 peak RSS growth, winrmd daemon|MiB|-|-
+S6.rss.hosts|S6 peak RSS, all winrmd-host processes|MiB|-|-
+S6.rss.pwsh|S6 peak RSS, all pwsh processes (ref: direct)|MiB|-|-
+S6.wd.wall|S6 wall, direct pwsh -wd HOME (ref: direct)|s|-|-
+S6.wall.wd|S6 wall, winrmd (ref: direct pwsh -wd HOME)|s|-|-
+S7.mbps.e150|S7 NTLM-sealed stream (ref: Basic), 150 KiB|MB/s|-|-
+S7.cpu.e150|S7 server CPU per GiB, sealed (ref: Basic), 150 KiB|s|-|-
+S7.cli.e150|S7 client CPU per GiB, sealed (ref: Basic), 150 KiB|s|-|-
+S7.mbps.e500|S7 NTLM-sealed stream (ref: Basic), 500 KiB|MB/s|-|-
+S7.cpu.e500|S7 server CPU per GiB, sealed (ref: Basic), 500 KiB|s|-|-
+S7.cli.e500|S7 client CPU per GiB, sealed (ref: Basic), 500 KiB|s|-|-
+S7.faults|S7 faults (sum)|n|w<=0|0'
 
 report() {
 	printf '%s\n' "$ROWS" | awk -F'|' -v pairs="$PAIRS" '
 	function median(list,   a, n, i, j, t) {
 		n = split(list, a, " ")
+		if (a[1] == "-") return "-"
 		for (i = 2; i <= n; i++)
 			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
 				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
@@ -407,6 +694,7 @@ report() {
 	}
 	function fmt(v) {
 		if (v == "") return "n/a"
+		if (v == "-") return "-"
 		if (v + 0 >= 100 || v + 0 == int(v)) return sprintf("%.0f", v)
 		if (v + 0 >= 10) return sprintf("%.1f", v)
 		return sprintf("%.3g", v)
@@ -419,6 +707,7 @@ report() {
 			R[k] = R[k] " " f[3]
 			SW[k] += f[2]
 			SR[k] += f[3]
+			if (f[3] == "-") SR[k] = "-"
 			if (f[3] + 0 != 0)
 				Q[k] = Q[k] " " f[2] / f[3]
 		}
@@ -429,7 +718,7 @@ report() {
 		key = $1; gate = $4
 		if (!(key in W))
 			next		# scenario not run
-		if (key ~ /faults|errors/) {	# counts: summed, no ratio
+		if (key ~ /faults|errors|failures/) {	# counts: summed, no ratio
 			w = SW[key]; r = SR[key]; q = ""
 		} else {
 			w = median(W[key]); r = median(R[key]); q = median(Q[key])
@@ -476,6 +765,9 @@ for sc in $SCENARIOS; do
 	S2) run_cycle ;;
 	S3) run_stream ;;
 	IR) [ "$CALLGRIND" = 1 ] && run_callgrind ;;
+	S5) run_psrp_open ;;
+	S6) run_psrp_concurrent ;;
+	S7) run_sealed ;;
 	*) log "unknown scenario $sc" ;;
 	esac
 done
@@ -484,7 +776,9 @@ done
 	echo "commit $COMMIT, started $STARTED"
 	echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)," \
 	    "kernel $(uname -r), load before end $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "rounds=$ROUNDS seconds=$SECS stream_bytes=$STREAM_BYTES"
+	echo "rounds=$ROUNDS seconds=$SECS stream_bytes=$STREAM_BYTES" \
+	    "psrp_samples=$PSRP_SAMPLES psrp_clients=$PSRP_CLIENTS" \
+	    "psrp_rounds=$PSRP_ROUNDS seal_bytes=$SEAL_BYTES seal_rounds=$SEAL_ROUNDS"
 	echo
 	report
 } | tee "$OUT/table.md"
