@@ -807,18 +807,26 @@ free_strv(char **v)
 	free(v);
 }
 
+/*
+ * Where the runspace starts: the client's or the configuration's directory
+ * (*asked_r: pwsh must be told with -wd), else the home directory, where
+ * pwsh -s starts by itself.  -wd costs a pipeline run before the pool
+ * opens, so it is given only when needed.
+ */
 static const char *
 start_dir(const struct ps_plugin *p, const struct wrm_shell_startup *info,
-    char **env)
+    char **env, bool *asked_r)
 {
 	const char *d = info != NULL ? info->working_directory : NULL;
 	struct stat st;
 	size_t i;
 
+	*asked_r = true;
 	if (d != NULL && *d && stat(d, &st) == 0 && S_ISDIR(st.st_mode))
 		return d;
 	if (p->workdir != NULL)
 		return p->workdir;
+	*asked_r = false;
 	for (i = 0; env[i] != NULL; i++)
 		if (strncmp(env[i], "HOME=", 5) == 0)
 			return env[i] + 5;
@@ -832,16 +840,17 @@ start_pwsh(struct ps_shell *sh, const char *locale,
 	struct ps_plugin *p = sh->plugin;
 	char *argv[14], **env;
 	const char *dir;
+	bool asked;
 	int i = 0, r;
 
 	if ((env = build_env(p, locale, info)) == NULL)
 		return -ENOMEM;
-	dir = start_dir(p, info, env);
+	dir = start_dir(p, info, env, &asked);
 	argv[i++] = p->pwsh;
 	argv[i++] = (char *)"-NoLogo";
 	argv[i++] = (char *)"-NoProfile";
 	argv[i++] = (char *)"-s";
-	if (dir != NULL) {
+	if (dir != NULL && asked) {
 		/* The runspace starts there (the process's cwd is not used). */
 		argv[i++] = (char *)"-wd";
 		argv[i++] = (char *)dir;

@@ -2,6 +2,7 @@
 configurations from sessions.d with their options, session configuration
 files, the client's culture, and what happens without pwsh."""
 import os
+import pwd
 import subprocess
 
 import pytest
@@ -49,6 +50,20 @@ def test_unknown_configuration_faults(lab):
         open_pool(lab, configuration_name="NoSuch.Endpoint")
     assert e.value.wsman_code == 2150858811
     assert e.value.subcode_local == "DestinationUnreachable"
+
+
+def test_runspace_starts_in_the_home_directory(lab):
+    """Without a WorkingDirectory, the runspace starts in the account's
+    home directory (Windows: the user's profile directory), not in the
+    daemon's or the host's working directory."""
+    pool = open_pool(lab)
+    try:
+        _, out = invoke(pool, "(Get-Location).Path; [Environment]::"
+                        "CurrentDirectory")
+        home = pwd.getpwuid(os.getuid()).pw_dir
+        assert out == [home, home]
+    finally:
+        pool.close()
 
 
 def test_custom_configuration_options(lab_factory, tmp_path):
