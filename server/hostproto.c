@@ -361,6 +361,7 @@ hconn_io(int fd, uint32_t events, void *arg)
 {
 	struct wrm_hconn *c = arg;
 	uint8_t *p;
+	size_t want;
 	ssize_t n;
 
 	if (events & WRM_LOOP_WRITE) {
@@ -372,17 +373,27 @@ hconn_io(int fd, uint32_t events, void *arg)
 	if (!(events & (WRM_LOOP_READ | WRM_LOOP_ERROR)))
 		return;
 	for (;;) {
-		if (wrm_buf_reserve(&c->rbuf, 65536, &p) != 0) {
+		/*
+		 * Never more than one frame's worth past what is decoded:
+		 * whole frames are dispatched as they complete, so a host
+		 * that writes faster than this reads cannot fill the buffer.
+		 */
+		want = c->rbuf.max - wrm_buf_len(&c->rbuf);
+		if (want > 65536)
+			want = 65536;
+		if (want == 0 || wrm_buf_reserve(&c->rbuf, want, &p) != 0) {
 			error_f("control read buffer full");
 			hconn_fail(c);
 			return;
 		}
-		n = read(fd, p, 65536);
-		wrm_buf_truncate(&c->rbuf, wrm_buf_len(&c->rbuf) - 65536 +
+		n = read(fd, p, want);
+		wrm_buf_truncate(&c->rbuf, wrm_buf_len(&c->rbuf) - want +
 		    (n > 0 ? (size_t)n : 0));
 		if (n > 0) {
-			if (n < 65536)
+			if ((size_t)n < want)
 				break;
+			if (!hconn_dispatch(c) || c->closed)
+				return;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)

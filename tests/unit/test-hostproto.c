@@ -454,6 +454,62 @@ test_hconn_socketpair(void **state)
 	wrm_loop_free(loop);
 }
 
+/*
+ * A frame of nearly the largest size, then many small ones, all written
+ * before the reader runs: the reader must not buffer past one frame
+ * (it once read everything available first and gave up on a full buffer,
+ * and could never take a frame close to the limit).
+ */
+static void
+test_hconn_largest_frame_then_many(void **state)
+{
+	struct wrm_loop *loop;
+	struct wrm_hconn *a;
+	struct wrm_buf b;
+	struct peer pb;
+	uint8_t *big;
+	size_t start, i;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(wrm_loop_new(&loop), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	memset(&pb, 0, sizeof(pb));
+	pb.loop = loop;
+	pb.want = 1 + 300;
+	pb.big_len = WRM_HOSTPROTO_MAX_FRAME - 64;
+	assert_int_equal(wrm_hconn_new(loop, sv[0], on_msg, on_close, &pb, &a),
+	    0);
+	assert_int_equal(wrm_hconn_new(loop, sv[1], on_msg, on_close, &pb,
+	    &pb.c), 0);
+	wrm_buf_init(&b, 0);
+	assert_non_null(big = malloc(pb.big_len));
+	for (i = 0; i < pb.big_len; i++)
+		big[i] = (uint8_t)(i * 7);
+	assert_int_equal(wrm_hmsg_begin(&b, HM_SEND, 0, &start), 0);
+	assert_int_equal(wrm_hmsg_put(&b, HT_DATA, big, pb.big_len), 0);
+	assert_int_equal(wrm_hmsg_end(&b, start), 0);
+	free(big);
+	for (i = 1; i <= 300; i++) {
+		assert_int_equal(wrm_hmsg_begin(&b, HM_EV_OUTPUT, (uint32_t)i,
+		    &start), 0);
+		assert_int_equal(wrm_hmsg_put(&b, HT_DATA, "x", 1), 0);
+		assert_int_equal(wrm_hmsg_end(&b, start), 0);
+	}
+	assert_int_equal(wrm_hconn_send(a, &b), 0);
+	wrm_buf_free(&b);
+	assert_int_equal(wrm_timer_add(loop, 60000, give_up, &pb,
+	    &pb.guard), 0);
+	assert_int_equal(wrm_loop_run(loop), 0);
+	assert_int_equal(pb.got, pb.want);
+	assert_false(pb.closed);
+	wrm_timer_cancel(pb.guard);
+	wrm_hconn_free(a);
+	wrm_hconn_free(pb.c);
+	wrm_loop_free(loop);
+}
+
 /* A peer announcing an oversized frame is dropped, not buffered. */
 static void
 test_hconn_oversized_frame(void **state)
@@ -532,6 +588,7 @@ main(void)
 		cmocka_unit_test(test_hostproto_truncated),
 		cmocka_unit_test(test_hostproto_bad_lengths),
 		cmocka_unit_test(test_hconn_socketpair),
+		cmocka_unit_test(test_hconn_largest_frame_then_many),
 		cmocka_unit_test(test_hconn_oversized_frame),
 		cmocka_unit_test(test_hconn_malformed_frame),
 	};
