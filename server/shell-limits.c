@@ -288,8 +288,14 @@ wrm_limits_apply(pid_t pid, uint64_t memory_mb, uint64_t processes)
 	snprintf(mem, sizeof(mem), "%llu",
 	    (unsigned long long)memory_mb * 1024 * 1024);
 	snprintf(pids, sizeof(pids), "%llu", (unsigned long long)processes);
+	/*
+	 * A control group only where there is a limit to enforce: making and
+	 * removing groups costs about a tenth of a cmd shell's cycle.
+	 */
 	switch (mech) {
 	case M_V2:
+		if (memory_mb >= UNLIMITED && processes >= UNLIMITED)
+			break;
 		r = join(v2_base, pid, "memory.max", memory_mb >= UNLIMITED ?
 		    "max" : mem, "cgroup.procs");
 		if (r == 0)
@@ -297,11 +303,12 @@ wrm_limits_apply(pid_t pid, uint64_t memory_mb, uint64_t processes)
 			    UNLIMITED ? "max" : pids, "cgroup.procs");
 		break;
 	case M_V1:
-		r = join(v1_mem_base, pid, "memory.limit_in_bytes",
-		    memory_mb >= UNLIMITED ? "-1" : mem, "cgroup.procs");
-		if (r == 0)
-			r = join(v1_pids_base, pid, "pids.max", processes >=
-			    UNLIMITED ? "max" : pids, "cgroup.procs");
+		if (memory_mb < UNLIMITED)
+			r = join(v1_mem_base, pid, "memory.limit_in_bytes",
+			    mem, "cgroup.procs");
+		if (r == 0 && processes < UNLIMITED)
+			r = join(v1_pids_base, pid, "pids.max", pids,
+			    "cgroup.procs");
 		break;
 	case M_RLIMIT:
 		if (memory_mb < UNLIMITED) {
