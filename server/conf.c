@@ -672,6 +672,18 @@ wrm_conf_check(struct wrm_conf *conf)
 		if (rd->hops == 0 || rd->hops > 100)
 			wrm_conf_add_error(conf, "Redirect %s: Hops must be "
 			    "between 1 and 100", rd->name);
+		if (strncasecmp(rd->location, "listener:", 9) == 0) {
+			size_t k;
+
+			for (k = 0; k < conf->n_listeners; k++)
+				if (strcasecmp(conf->listeners[k].name,
+				    rd->location + 9) == 0)
+					break;
+			if (k == conf->n_listeners)
+				wrm_conf_add_error(conf, "Redirect %s: Location "
+				    "%s names no listener", rd->name,
+				    rd->location);
+		}
 	}
 	for (i = 0; i < conf->n_faults; i++) {
 		static const char *const kinds[] = { "delay", "timeout",

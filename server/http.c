@@ -522,6 +522,38 @@ req_header(void *ctx, const char *name)
 }
 
 /*
+ * The URL of the running listener called name, on the host the client
+ * named (the request's Host without its port): an HTTP listener can send
+ * its clients to the HTTPS one whatever ports they were given.
+ */
+static char *
+listener_url(struct wrm_http_req *r, const char *name)
+{
+	const struct wrm_listener *l;
+	const char *host = req_header(r, MHD_HTTP_HEADER_HOST), *end;
+	char *url;
+	size_t n;
+
+	for (l = listeners; l != NULL; l = l->next)
+		if (!l->metrics && l->conf != NULL &&
+		    strcasecmp(l->conf->name, name) == 0)
+			break;
+	if (l == NULL)
+		return NULL;
+	if (host == NULL)
+		host = "localhost";
+	/* "[::1]:5985" keeps its brackets; "name:5985" loses the port. */
+	if (host[0] == '[' && (end = strchr(host, ']')) != NULL)
+		n = (size_t)(end - host) + 1;
+	else
+		n = strcspn(host, ":");
+	if (asprintf(&url, "%s://%.*s:%u%s", l->tls ? "https" : "http",
+	    (int)n, host, l->port, l->prefix) < 0)
+		return NULL;
+	return url;
+}
+
+/*
  * A [Redirect] rule for r (user: NULL before authentication): answered
  * with its status and Location, absolute on this listener when the rule
  * gives a path, the next hop of a chain until the last.
@@ -545,7 +577,9 @@ redirect(struct wrm_http_req *r, const char *user)
 		to = rd->location[0] != '\0' ? rd->location : r->l->prefix;
 	free(r->location);
 	r->location = NULL;
-	if (strncasecmp(to, "http://", 7) == 0 ||
+	if (strncasecmp(to, "listener:", 9) == 0)
+		r->location = listener_url(r, to + 9);
+	else if (strncasecmp(to, "http://", 7) == 0 ||
 	    strncasecmp(to, "https://", 8) == 0)
 		r->location = strdup(to);
 	else {

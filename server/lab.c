@@ -994,6 +994,76 @@ scenario_port(const struct wrm_lab *lab, const struct scenario *sc)
 	return port;
 }
 
+/*
+ * The redirections and injected failures the lab offers.  The faults are
+ * chosen by a request header, so that ordinary requests never meet them.
+ */
+static const struct lab_redirect {
+	const char *name, *path, *location, *purpose;
+	unsigned status, hops;
+} lab_redirects[] = {
+	{ "lab-once", "/wsman-redirect", "", "one 307 to this listener's "
+	    "/wsman", 307, 1 },
+	{ "lab-chain", "/wsman-redirect/chain", "", "three 307s, then "
+	    "/wsman: a client allowing fewer than 3 redirections stops",
+	    307, 3 },
+	{ "lab-too-many", "/wsman-redirect/too-many", "", "six 307s: more "
+	    "than PowerShell's default MaximumConnectionRedirectionCount (5)",
+	    307, 6 },
+	{ "lab-https", "/wsman-redirect/https", "listener:HTTPS", "one 307 "
+	    "from HTTP to the HTTPS listener", 307, 1 },
+};
+
+#define FAULT_HEADER	"X-Winrmd-Fault"
+
+static const struct lab_fault {
+	const char *value, *kind, *settings, *purpose;
+} lab_faults[] = {
+	{ "delay", "delay", "DelayMs = 3000", "the answer comes 3 s late" },
+	{ "timeout", "timeout", NULL, "w:TimedOut (2150858793) at once, as "
+	    "when OperationTimeout passes" },
+	{ "access-denied", "fault", "FaultCode = 5\nMessage = Access is "
+	    "denied.", "a w:AccessDenied fault, code 5" },
+	{ "quota", "quota", NULL, "the operations quota fault (2150859174) "
+	    "with its MSFT_WmiError detail" },
+	{ "http-503", "http", "HttpStatus = 503", "HTTP 503 without a body" },
+	{ "http-500", "http", "HttpStatus = 500", "HTTP 500 without a body" },
+	{ "reset", "reset", NULL, "half the answer, then the connection "
+	    "closes" },
+	{ "trickle", "trickle", "TrickleBytes = 64\nDelayMs = 20",
+	    "the answer in 64-byte pieces, 20 ms apart" },
+};
+
+#define N_LAB_REDIRECTS	(sizeof(lab_redirects) / sizeof(lab_redirects[0]))
+#define N_LAB_FAULTS	(sizeof(lab_faults) / sizeof(lab_faults[0]))
+
+static void
+put_lab_rules(struct wrm_buf *b)
+{
+	size_t i;
+
+	wrm_buf_puts(b, "\n# Redirections and header-selected faults "
+	    "(docs/lab.md)\n[Service]\nFaultInjection = true\n");
+	for (i = 0; i < N_LAB_REDIRECTS; i++) {
+		const struct lab_redirect *rd = &lab_redirects[i];
+
+		wrm_buf_printf(b, "\n# %s\n[Redirect %s]\nPath = %s\n"
+		    "Status = %u\nHops = %u\n", rd->purpose, rd->name,
+		    rd->path, rd->status, rd->hops);
+		if (rd->location[0] != '\0')
+			wrm_buf_printf(b, "Location = %s\n", rd->location);
+	}
+	for (i = 0; i < N_LAB_FAULTS; i++) {
+		const struct lab_fault *f = &lab_faults[i];
+
+		wrm_buf_printf(b, "\n# %s\n[FaultInjection lab-%s]\n"
+		    "Header = %s: %s\nKind = %s\n", f->purpose, f->value,
+		    FAULT_HEADER, f->value, f->kind);
+		if (f->settings != NULL)
+			wrm_buf_printf(b, "%s\n", f->settings);
+	}
+}
+
 static int
 write_run_conf(const struct wrm_lab *lab)
 {
@@ -1021,6 +1091,7 @@ write_run_conf(const struct wrm_lab *lab)
 		    scenario_port(lab, sc), lab->dir, sc->file, lab->dir,
 		    sc->file);
 	}
+	put_lab_rules(&b);
 	if (lab->kdc.available)
 		wrm_buf_printf(&b, "\n# The lab's Kerberos realm %s\n"
 		    "[Service/Auth]\n"
@@ -1434,11 +1505,47 @@ lab_json(struct wrm_lab *lab, const char *http_url, const char *https_url)
 	jw_kstr(&w, 4, false, "reason", k->available ? NULL : k->reason);
 	jw_raw(&w, "\n  }");
 
-	/* Filled by the redirection and fault-injection rules. */
 	jw_key(&w, 2, false, "redirects");
-	jw_raw(&w, "[]");
+	jw_raw(&w, "[");
+	for (i = 0; i < N_LAB_REDIRECTS; i++) {
+		const struct lab_redirect *rd = &lab_redirects[i];
+
+		jw_raw(&w, i == 0 ? "\n    {" : ",\n    {");
+		jw_kstr(&w, 6, true, "name", rd->name);
+		jw_kstr(&w, 6, false, "path", rd->path);
+		jw_key(&w, 6, false, "url");
+		if (http_url != NULL && *http_url) {
+			const char *end = strstr(http_url + 8, "/");
+
+			jw_fmt(&w, "\"%.*s%s\"", end != NULL ?
+			    (int)(end - http_url) : (int)strlen(http_url),
+			    http_url, rd->path);
+		} else
+			jw_raw(&w, "null");
+		jw_key(&w, 6, false, "status");
+		jw_fmt(&w, "%u", rd->status);
+		jw_key(&w, 6, false, "hops");
+		jw_fmt(&w, "%u", rd->hops);
+		jw_kstr(&w, 6, false, "location", rd->location[0] != '\0' ?
+		    rd->location : "/wsman");
+		jw_kstr(&w, 6, false, "description", rd->purpose);
+		jw_raw(&w, "\n    }");
+	}
+	jw_raw(&w, i == 0 ? "]" : "\n  ]");
 	jw_key(&w, 2, false, "faults");
-	jw_raw(&w, "[]");
+	jw_raw(&w, "[");
+	for (i = 0; i < N_LAB_FAULTS; i++) {
+		const struct lab_fault *f = &lab_faults[i];
+
+		jw_raw(&w, i == 0 ? "\n    {" : ",\n    {");
+		jw_fmt(&w, "\n      \"name\": \"lab-%s\"", f->value);
+		jw_kstr(&w, 6, false, "header", FAULT_HEADER);
+		jw_kstr(&w, 6, false, "value", f->value);
+		jw_kstr(&w, 6, false, "kind", f->kind);
+		jw_kstr(&w, 6, false, "description", f->purpose);
+		jw_raw(&w, "\n    }");
+	}
+	jw_raw(&w, i == 0 ? "]" : "\n  ]");
 	jw_raw(&w, "\n}\n");
 	if (w.err != 0) {
 		wrm_buf_free(&w.b);
@@ -1487,7 +1594,7 @@ wrm_lab_announce(struct wrm_lab *lab, const char *http_url,
 
 		if (sc != NULL && sc->file == NULL)
 			continue;
-		printf("  %-10s %s\n", sc != NULL ? sc->name :
+		printf("  %-11s %s\n", sc != NULL ? sc->name :
 		    lab->listeners[i].name, lab->listeners[i].url);
 	}
 	if (k->available)

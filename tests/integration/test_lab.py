@@ -21,6 +21,7 @@ import types
 
 import pytest
 import requests
+from winrm.exceptions import InvalidCredentialsError
 from winrm.protocol import Protocol
 
 import kdc as kdcmod
@@ -172,7 +173,10 @@ def test_lab_json_matches_schema(lab):
     assert info["ca_file"].endswith("/ca.pem")
     assert info["users"][0]["name"] == info["user"]
     assert info["users"][0]["password"] == info["password"]
-    assert info["redirects"] == [] and info["faults"] == []
+    assert [r["path"] for r in info["redirects"]] == [
+        "/wsman-redirect", "/wsman-redirect/chain",
+        "/wsman-redirect/too-many", "/wsman-redirect/https"]
+    assert {f["value"] for f in info["faults"]} == set(FAULTS)
     # Every listener answers, each on its own port.
     ports = [host_port(x["url"])[1] for x in info["listeners"]]
     assert len(set(ports)) == len(ports) == 6
@@ -186,6 +190,132 @@ def test_lab_json_matches_schema(lab):
     for key in ("http_url", "https_url", "user", "password", "pid"):
         assert len(re.findall(rf'^ *"{key}": ', text, re.M)) == 1, key
     assert (lab.dir / "lab.json").stat().st_mode & 0o077 == 0
+
+
+IDENTIFY = ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/'
+            'wsmanidentity.xsd"><s:Header/><s:Body><wsmid:Identify/>'
+            '</s:Body></s:Envelope>')
+
+
+def curl_post(lab, url, *extra):
+    r = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w",
+         "%{http_code} %{num_redirects} %{url_effective}",
+         "--cacert", lab.ca_file, "-H", "WSMANIDENTIFY: unauthenticated",
+         "-H", "Content-Type: application/soap+xml;charset=UTF-8",
+         "--data-binary", IDENTIFY, url] + list(extra),
+        capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout
+
+
+def test_lab_redirections(lab):
+    """Each redirection of lab.json, followed by curl with exactly as many
+    redirections allowed as it has hops, refused with one fewer, and by
+    pywinrm (through Python requests) to a working shell."""
+    for rd in lab.info["redirects"]:
+        hops = rd["hops"]
+        rc, out = curl_post(lab, rd["url"], "-L", "--max-redirs", str(hops))
+        code, n, final = out.split()
+        assert (rc, code, int(n)) == (0, "200", hops), (rd, out)
+        if rd["location"] == "listener:HTTPS":
+            assert final == lab.info["https_url"]
+        else:
+            assert final == lab.info["http_url"]
+        rc, out = curl_post(lab, rd["url"], "-L", "--max-redirs",
+                            str(hops - 1))
+        assert rc == 47, (rd, rc, out)      # too many redirects
+        p = Protocol(endpoint=rd["url"], transport="basic",
+                     username=lab.user, password=lab.password,
+                     server_cert_validation="validate",
+                     ca_trust_path=lab.ca_file)
+        if rd["location"] == "listener:HTTPS":
+            # requests drops the credentials when a redirection changes
+            # scheme or port: the HTTPS listener asks for them (401).
+            with pytest.raises(InvalidCredentialsError):
+                run_echo(p)
+        else:
+            assert run_echo(p) == b"authenticated\n"
+    assert lab.log().count("REDIRECT rule=lab-") >= 3 * 4
+
+
+FAULTS = ["delay", "timeout", "access-denied", "quota", "http-503",
+          "http-500", "reset", "trickle"]
+
+
+def wsman_post(lab, fault=None, timeout=30):
+    headers = {"Content-Type": "application/soap+xml;charset=UTF-8"}
+    if fault is not None:
+        headers["X-Winrmd-Fault"] = fault
+    body = (CREATE_ENVELOPE % lab.info["http_url"]).encode()
+    t0 = time.monotonic()
+    r = requests.post(lab.info["http_url"], data=body, headers=headers,
+                      auth=(lab.user, lab.password), timeout=timeout)
+    return r, time.monotonic() - t0
+
+
+CREATE_ENVELOPE = (
+    '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+    'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
+    'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">'
+    '<s:Header><a:To>%s</a:To><a:ReplyTo><a:Address s:mustUnderstand="true">'
+    'http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous'
+    '</a:Address></a:ReplyTo><w:ResourceURI s:mustUnderstand="true">'
+    'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd'
+    '</w:ResourceURI><a:Action s:mustUnderstand="true">'
+    'http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action>'
+    '<a:MessageID>uuid:7B3C52A1-0C0B-4A55-9D2B-5E4A0F0F0F01</a:MessageID>'
+    '<w:OperationTimeout>PT20S</w:OperationTimeout>'
+    '<w:SelectorSet><w:Selector Name="ShellId">'
+    '00000000-0000-0000-0000-000000000000</w:Selector></w:SelectorSet>'
+    '</s:Header><s:Body/></s:Envelope>')
+
+
+def test_lab_faults_selected_by_header(lab):
+    """Every fault of lab.json, chosen with its header on a Get for an
+    unknown shell (normally the InvalidSelectors fault), and the same
+    request without the header untouched."""
+    plain, _ = wsman_post(lab)
+    assert plain.status_code == 500 and b"2150858843" in plain.content
+    for value in FAULTS:
+        try:
+            r, took = wsman_post(lab, value)
+        except requests.exceptions.RequestException:
+            assert value == "reset"
+            continue
+        if value == "reset":
+            # urllib3 1.26 hands over a short body without complaint.
+            assert len(r.content) < int(r.headers["Content-Length"])
+            continue
+        if value == "delay":
+            assert took >= 2.9 and b"2150858843" in r.content
+        elif value == "timeout":
+            assert b"2150858793" in r.content and took < 2
+        elif value == "access-denied":
+            assert r.status_code == 500 and b'Code="5"' in r.content
+            assert b"AccessDenied" in r.content
+        elif value == "quota":
+            assert b"2150859174" in r.content
+            assert b"MSFT_WmiError" in r.content
+        elif value.startswith("http-"):
+            assert (r.status_code, r.content) == (int(value[5:]), b"")
+        elif value == "trickle":
+            assert b"2150858843" in r.content and took >= 0.02 * (
+                len(plain.content) // 64 - 1)
+    for value in FAULTS:
+        assert f"FAULT_INJECTED rule=lab-{value}" in lab.log(), value
+
+
+def test_lab_rule_turned_off_in_sessions_d(lab_factory, clean_env):
+    lab = lab_factory(start=False)
+    lab.start()
+    lab.stop()
+    (lab.dir / "sessions.d" / "quiet.conf").write_text(
+        "[FaultInjection lab-timeout]\nEnabled = false\n")
+    lab.start()
+    r, _ = wsman_post(lab, "timeout")
+    assert b"2150858843" in r.content       # the request's own fault
 
 
 def free_block(n):

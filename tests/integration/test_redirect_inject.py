@@ -34,21 +34,22 @@ def curl_identify(lab, path, max_redirs, extra=()):
     return r.returncode, r.stdout
 
 
-REDIRECTS = ["[Redirect chain]", "Path = /wsman-redirect/chain", "Hops = 3",
+# Paths of their own: the lab has rules on /wsman-redirect/... (lab.md).
+REDIRECTS = ["[Redirect chain]", "Path = /wsman-test/chain", "Hops = 3",
              "Location = /wsman",
-             "[Redirect tls]", "Path = /wsman-redirect/tls", "Status = 302"]
+             "[Redirect tls]", "Path = /wsman-test/tls", "Status = 302"]
 
 
 def test_redirect_chain_followed_and_limited(lab_factory):
     lab = lab_factory(config_lines=REDIRECTS)
     # Three hops: a client allowing 3 gets there, one allowing 2 does not
     # (MaximumConnectionRedirectionCount works the same way).
-    rc, out = curl_identify(lab, "/wsman-redirect/chain", 3)
+    rc, out = curl_identify(lab, "/wsman-test/chain", 3)
     assert (rc, out) == (0, "200 3")
-    rc, out = curl_identify(lab, "/wsman-redirect/chain", 2)
+    rc, out = curl_identify(lab, "/wsman-test/chain", 2)
     assert rc == 47, (rc, out)          # curl: too many redirects
     # Python requests keeps method and body across 307.
-    r = requests.post(base(lab) + "/wsman-redirect/chain", data=IDENTIFY,
+    r = requests.post(base(lab) + "/wsman-test/chain", data=IDENTIFY,
                       headers={"WSMANIDENTIFY": "unauthenticated",
                                "Content-Type": "application/soap+xml"},
                       timeout=30)
@@ -218,8 +219,30 @@ def test_trickled_response(lab_factory):
 
 
 def test_rules_need_the_switch(lab_factory):
-    lab = lab_factory(config_lines=["[FaultInjection off]",
+    # The lab turns the switch on for its own rules (lab.md): off here.
+    lab = lab_factory(args=["-o", "Service.FaultInjection=false"],
+                      config_lines=["[FaultInjection off]",
                                     "Action = Create", "Kind = http"])
     p = lab.protocol()
     p.close_shell(p.open_shell())
     assert "FAULT_INJECTED" not in lab.log()
+
+
+def test_redirect_to_a_listener_by_name(lab_factory):
+    """Location = listener:NAME: the running listener's URL, with its
+    actual port, on the host the client asked for."""
+    lab = lab_factory(config_lines=[
+        "[Redirect named]", "Path = /wsman-test/named",
+        "Location = listener:HTTPS"])
+    r = requests.post(base(lab).replace("127.0.0.1", "localhost") +
+                      "/wsman-test/named", data=b"", allow_redirects=False,
+                      timeout=30)
+    assert r.status_code == 307
+    assert r.headers["Location"] == lab.https_url.replace("127.0.0.1",
+                                                          "localhost")
+    lab.stop()
+    lab.extra_config = ["[Redirect named]", "Path = /wsman-test/named",
+                        "Location = listener:NOPE"]
+    with pytest.raises(AssertionError, match="listener:NOPE names no"):
+        lab.start(timeout=10)
+    lab.proc = None
