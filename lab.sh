@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 dir=${1:-/var/tmp/winrmd-lab}
 port=${2:-5985}
-sh packaging/debian-deps.sh build pwsh
+sh packaging/debian-deps.sh build lab pwsh
 [ -x configure ] || autoreconf -fi
 mkdir -p build
 cd build

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what building, running or testing winrmd needs on Debian 12.
-# usage: packaging/debian-deps.sh [build] [test] [bench] [package] [pwsh]
-# (package: what packaging/build-deb.sh and build-rpm.sh need besides
+# usage: packaging/debian-deps.sh [build] [lab] [test] [bench] [package] [pwsh]
+# (lab: what lab mode uses at run time for NTLM and its Kerberos realm;
+# package: what packaging/build-deb.sh and build-rpm.sh need besides
 # build; packaging/smoke-test.sh needs build-deb's and test's.)
 set -eu
 build="build-essential autoconf automake libtool pkg-config \
@@ -13,6 +14,7 @@ test="python3 python3-pytest python3-winrm python3-requests \
  golang-go golang-github-masterzen-winrm-dev ansible-core ansible \
  krb5-kdc krb5-admin-server krb5-user gss-ntlmssp libpam-wrapper \
  libnss-wrapper curl mandoc clang procps"
+lab="gss-ntlmssp krb5-kdc krb5-admin-server krb5-user"
 bench="wrk linux-perf valgrind"
 package="devscripts debhelper dh-autoreconf fakeroot dpkg-dev lintian rpm \
  man-db"
@@ -21,11 +23,12 @@ want_pwsh=no
 for what in "$@"; do
 	case $what in
 	build) pkgs="$pkgs $build" ;;
+	lab) pkgs="$pkgs $lab" ;;
 	test) pkgs="$pkgs $test" ;;
 	bench) pkgs="$pkgs $bench" ;;
 	package) pkgs="$pkgs $package" ;;
 	pwsh) want_pwsh=yes ;;
-	*) echo "usage: $0 [build] [test] [bench] [package] [pwsh]" >&2
+	*) echo "usage: $0 [build] [lab] [test] [bench] [package] [pwsh]" >&2
 	   exit 2 ;;
 	esac
 done
