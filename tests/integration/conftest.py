@@ -29,6 +29,14 @@ BAD_LOG = re.compile(r"FATAL|fatal:|internal error|AddressSanitizer|"
                      r"LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer")
 
 
+# Leaks of third-party libraries the sanitizer build cannot do anything
+# about (each explained in the file), for every process the tests start.
+_supp = "suppressions=%s" % (SRCDIR / "tests" / "lsan.supp")
+if _supp not in os.environ.get("LSAN_OPTIONS", ""):
+    os.environ["LSAN_OPTIONS"] = ":".join(
+        x for x in (os.environ.get("LSAN_OPTIONS", ""), _supp) if x)
+
+
 def binary(name):
     path = BUILDDIR / name
     if not path.exists():
