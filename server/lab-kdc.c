@@ -62,34 +62,7 @@ join(const char *dir, const char *name)
 static int
 put_file(const char *path, const char *text, mode_t mode)
 {
-	size_t len = strlen(text);
-	int fd, r = 0;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return WRM_ERR_SYSTEM;
-	if (write(fd, text, len) != (ssize_t)len)
-		r = WRM_ERR_SYSTEM;
-	if (close(fd) != 0)
-		r = WRM_ERR_SYSTEM;
-	return r;
-}
-
-static char *
-get_file(const char *path)
-{
-	char buf[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return NULL;
-	buf[n] = '\0';
-	return strdup(buf);
+	return wrm_lab_write_file(path, text, strlen(text), mode);
 }
 
 static void
@@ -465,7 +438,7 @@ running(pid_t pid)
 static void
 kill_stale(const char *pidfile)
 {
-	char *text = get_file(pidfile), path[64], cmd[4096];
+	char *text = wrm_lab_read_small(pidfile), path[64], cmd[4096];
 	ssize_t n;
 	long pid;
 	int fd, i;
@@ -891,7 +864,7 @@ wrm_lab_kdc_start(struct wrm_lab_kdc *k, const char *labdir,
 	for (i = 0; i < k->n_spns; i++)
 		if (wrm_buf_printf(&lb, "%s\n", k->spns[i]) != 0)
 			goto out;
-	old = get_file(list);
+	old = wrm_lab_read_small(list);
 	rebuild = stat(db, &sb) != 0 || stat(k->keytab, &sb) != 0 ||
 	    old == NULL || strcmp(old, wrm_buf_str(&lb)) != 0;
 

@@ -19,6 +19,15 @@
 
 #define WRM_LAB_REALM	"WINRMD.LAB"
 
+/*
+ * Files of the lab directory (lab.c): written whole through a new
+ * temporary file and a rename; read whole when under 64 KiB (NULL if
+ * missing or unreadable).
+ */
+int wrm_lab_write_file(const char *path, const void *data, size_t len,
+    mode_t mode);
+char *wrm_lab_read_small(const char *path);
+
 struct wrm_lab_kdc {
 	bool available;
 	char *reason;		/* why not available, else NULL */

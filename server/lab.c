@@ -42,8 +42,9 @@ path_in(const char *dir, const char *name)
 	return p;
 }
 
-static int
-write_file(const char *path, const void *data, size_t len, mode_t mode)
+int
+wrm_lab_write_file(const char *path, const void *data, size_t len,
+    mode_t mode)
 {
 	char *tmp;
 	int fd, r = 0;
@@ -65,8 +66,8 @@ write_file(const char *path, const void *data, size_t len, mode_t mode)
 	return r;
 }
 
-static char *
-read_small(const char *path)
+char *
+wrm_lab_read_small(const char *path)
 {
 	char buf[65536];
 	ssize_t n;
@@ -493,7 +494,7 @@ make_cert(const struct cert_spec *spec, gnutls_x509_crt_t ca,
 		goto out;
 	if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &out) < 0)
 		goto out;
-	r = write_file(key_path, out.data, out.size, 0600);
+	r = wrm_lab_write_file(key_path, out.data, out.size, 0600);
 	gnutls_memset(out.data, 0, out.size);
 	gnutls_free(out.data);
 	out.data = NULL;
@@ -502,7 +503,7 @@ make_cert(const struct cert_spec *spec, gnutls_x509_crt_t ca,
 	r = WRM_ERR_INTERNAL;
 	if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) < 0)
 		goto out;
-	r = write_file(cert_path, out.data, out.size, 0644);
+	r = wrm_lab_write_file(cert_path, out.data, out.size, 0644);
 	if (r == 0 && crt_r != NULL) {
 		*crt_r = crt;
 		crt = NULL;
@@ -612,7 +613,7 @@ write_certmap(const struct wrm_lab *lab, gnutls_x509_crt_t ca)
 	    "UserName = %s\n", lab->client_cert, lab->user, thumb,
 	    lab->user) < 0)
 		return WRM_ERR_ALLOC;
-	r = write_file(lab->certmap, text, strlen(text), 0644);
+	r = wrm_lab_write_file(lab->certmap, text, strlen(text), 0644);
 	free(text);
 	return r;
 }
@@ -657,7 +658,7 @@ make_crl(const struct wrm_lab *lab, gnutls_x509_crt_t ca,
 	if (gnutls_x509_crl_sign2(crl, ca, ca_key, GNUTLS_DIG_SHA256, 0) < 0 ||
 	    gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &out) < 0)
 		goto out;
-	r = write_file(lab->crl, out.data, out.size, 0644);
+	r = wrm_lab_write_file(lab->crl, out.data, out.size, 0644);
 out:
 	gnutls_free(out.data);
 	if (crl != NULL)
@@ -737,7 +738,7 @@ make_pfx(struct wrm_lab *lab, gnutls_x509_crt_t ca)
 	    lab->password) < 0 ||
 	    gnutls_pkcs12_export2(p12, GNUTLS_X509_FMT_DER, &out) < 0)
 		goto out;
-	r = write_file(lab->pfx, out.data, out.size, 0600);
+	r = wrm_lab_write_file(lab->pfx, out.data, out.size, 0600);
 out:
 	gnutls_free(out.data);
 	if (p12 != NULL)
@@ -915,7 +916,7 @@ write_config(const struct wrm_lab *lab)
 	    "Include = sessions.d/*.conf\n",
 	    lab->dir, http, https, lab->cert, lab->key, lab->ca) < 0)
 		return WRM_ERR_ALLOC;
-	r = write_file(lab->config, text, strlen(text), 0644);
+	r = wrm_lab_write_file(lab->config, text, strlen(text), 0644);
 	free(text);
 	return r;
 }
@@ -928,7 +929,7 @@ write_config(const struct wrm_lab *lab)
 static int
 upgrade_config(const struct wrm_lab *lab)
 {
-	char *text = read_small(lab->config), *n, *at;
+	char *text = wrm_lab_read_small(lab->config), *n, *at;
 	size_t head;
 	int r;
 
@@ -945,7 +946,7 @@ upgrade_config(const struct wrm_lab *lab)
 		return WRM_ERR_ALLOC;
 	}
 	free(text);
-	r = write_file(lab->config, n, strlen(n), 0644);
+	r = wrm_lab_write_file(lab->config, n, strlen(n), 0644);
 	free(n);
 	if (r == 0)
 		logit("lab: %s now includes lab-run.conf", lab->config);
@@ -1099,7 +1100,7 @@ write_run_conf(const struct wrm_lab *lab)
 	if (b.len == 0)
 		r = WRM_ERR_ALLOC;
 	else
-		r = write_file(lab->run_conf, wrm_buf_ptr(&b), wrm_buf_len(&b),
+		r = wrm_lab_write_file(lab->run_conf, wrm_buf_ptr(&b), wrm_buf_len(&b),
 		    0644);
 	wrm_buf_free(&b);
 	return r;
@@ -1118,7 +1119,7 @@ ensure_user(struct wrm_lab *lab)
 	free(path);
 	if (r != 0)
 		return r;
-	json = read_small(lab->json);
+	json = wrm_lab_read_small(lab->json);
 	lab->user = json_string(json, "user");
 	lab->password = json_string(json, "password");
 	if (json != NULL) {
@@ -1576,7 +1577,7 @@ wrm_lab_announce(struct wrm_lab *lab, const char *http_url,
 		https_url = url_of(lab, "HTTPS");
 	if ((json = lab_json(lab, http_url, https_url)) == NULL)
 		return WRM_ERR_ALLOC;
-	r = write_file(lab->json, json, strlen(json), 0600);
+	r = wrm_lab_write_file(lab->json, json, strlen(json), 0600);
 	explicit_bzero(json, strlen(json));
 	free(json);
 	if (r != 0)

@@ -26,6 +26,7 @@ from winrm.protocol import Protocol
 
 import kdc as kdcmod
 from conftest import SRCDIR
+from test_auth import run_id as run_echo
 from test_winrs_go import run_go, winrmgo  # noqa: F401 (fixture)
 
 SCHEMA = SRCDIR / "docs" / "lab.schema.json"
@@ -70,17 +71,6 @@ def target(lab, scenario, ca_file=None):
         http_url=lab.http_url, https_url=listeners(lab)[scenario]["url"],
         user=lab.user, password=lab.password,
         ca_file=ca_file or lab.ca_file)
-
-
-def run_echo(p):
-    shell = p.open_shell()
-    try:
-        cid = p.run_command(shell, "echo", ["authenticated"])
-        out, err, code = p.get_command_output(shell, cid)
-        p.cleanup_command(shell, cid)
-        return out
-    finally:
-        p.close_shell(shell)
 
 
 def host_port(url):
