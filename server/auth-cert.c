@@ -20,7 +20,7 @@
 #define OID_MS_UPN	"1.3.6.1.4.1.311.20.2.3"
 
 gnutls_x509_trust_list_t
-wrm_cert_trust_load(const char *path)
+wrm_cert_trust_load(const char *path, const char *crl_path)
 {
 	gnutls_x509_trust_list_t tl;
 
@@ -29,6 +29,15 @@ wrm_cert_trust_load(const char *path)
 		return NULL;
 	if (gnutls_x509_trust_list_add_trust_file(tl, path, NULL,
 	    GNUTLS_X509_FMT_PEM, 0, 0) <= 0) {
+		gnutls_x509_trust_list_deinit(tl, 1);
+		return NULL;
+	}
+	/* Only CRLs a trusted CA signed are kept (GNUTLS_TL_VERIFY_CRL). */
+	if (crl_path != NULL && *crl_path != '\0' &&
+	    gnutls_x509_trust_list_add_trust_file(tl, NULL, crl_path,
+	    GNUTLS_X509_FMT_PEM, GNUTLS_TL_VERIFY_CRL, 0) <= 0) {
+		error("%s: no CRL signed by a ClientCAFile authority",
+		    crl_path);
 		gnutls_x509_trust_list_deinit(tl, 1);
 		return NULL;
 	}
@@ -248,8 +257,9 @@ wrm_cert_map(const struct wrm_cert_peer *p, const struct wrm_conf *conf,
 		    GNUTLS_CRT_X509, &txt, 0) >= 0 && txt.data != NULL)
 			verbose("client certificate: %s", (char *)txt.data);
 		gnutls_free(txt.data);
-		*why_r = status & GNUTLS_CERT_EXPIRED ? "client certificate "
-		    "expired" : status & GNUTLS_CERT_NOT_ACTIVATED ? "client "
+		*why_r = status & GNUTLS_CERT_REVOKED ? "client certificate "
+		    "revoked" : status & GNUTLS_CERT_EXPIRED ? "client "
+		    "certificate expired" : status & GNUTLS_CERT_NOT_ACTIVATED ? "client "
 		    "certificate not yet valid" : status &
 		    GNUTLS_CERT_PURPOSE_MISMATCH ? "client certificate is not "
 		    "for client authentication" : "client certificate not "

@@ -36,6 +36,7 @@ int wrm_cert_map(const struct wrm_cert_peer *p, const struct wrm_conf *conf,
 void wrm_cert_match_clear(struct wrm_cert_match *m);
 
 /* Read a PEM CA bundle into a new trust list; NULL if none could be read. */
-gnutls_x509_trust_list_t wrm_cert_trust_load(const char *path);
+gnutls_x509_trust_list_t wrm_cert_trust_load(const char *path,
+    const char *crl_path);
 
 #endif

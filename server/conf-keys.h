@@ -105,6 +105,8 @@
 	X(key_file, "KeyFile", STR, "", "PEM private key (HTTPS)") \
 	X(client_ca_file, "ClientCAFile", STR, "", \
 	    "PEM CAs whose client certificates are requested and accepted (HTTPS)") \
+	X(client_crl_file, "ClientCRLFile", STR, "", \
+	    "PEM CRLs of those CAs: revoked client certificates are refused (HTTPS)") \
 	X(tls_priorities, "TlsPriorities", STR, \
 	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", \
 	    "GnuTLS priority string: protocol versions and ciphers (HTTPS)") \

@@ -1104,9 +1104,12 @@ creds_load(const struct wrm_listener_conf *lc, struct tls_creds **c_r)
 		goto fail;
 	}
 	if (lc->client_ca_file[0] != '\0' &&
-	    (c->client_ca = wrm_cert_trust_load(lc->client_ca_file)) == NULL) {
-		error("listener %s: no CA certificate in %s", lc->name,
-		    lc->client_ca_file);
+	    (c->client_ca = wrm_cert_trust_load(lc->client_ca_file,
+	    lc->client_crl_file)) == NULL) {
+		error("listener %s: no CA certificate in %s, or no usable CRL "
+		    "in %s", lc->name, lc->client_ca_file,
+		    lc->client_crl_file[0] != '\0' ? lc->client_crl_file :
+		    "(none)");
 		goto fail;
 	}
 	*c_r = c;
@@ -1381,6 +1384,7 @@ wrm_http_start_metrics(const char *spec)
 	mc.transport = (char *)"HTTP";
 	mc.url_prefix = (char *)"metrics";
 	mc.certificate_file = mc.key_file = mc.client_ca_file = (char *)"";
+	mc.client_crl_file = (char *)"";
 	mc.tls_priorities = (char *)"";
 	mc.hostname = (char *)"";
 	mc.enabled = true;

@@ -1092,6 +1092,8 @@ write_run_conf(const struct wrm_lab *lab)
 		    scenario_port(lab, sc), lab->dir, sc->file, lab->dir,
 		    sc->file);
 	}
+	wrm_buf_printf(&b, "\n# Client certificates are checked against the "
+	    "lab CRL\n[Listener HTTPS]\nClientCRLFile = %s\n", lab->crl);
 	put_lab_rules(&b);
 	if (lab->kdc.available)
 		wrm_buf_printf(&b, "\n# The lab's Kerberos realm %s\n"

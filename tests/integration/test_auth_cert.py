@@ -293,6 +293,48 @@ def test_refused_by_configuration(lab_factory, tmp_path):
     assert shells(lab) == []
 
 
+def write_crl(ca, path, revoked_pems=()):
+    b = (x509.CertificateRevocationListBuilder()
+         .issuer_name(ca.cert.subject).last_update(now() - HOUR)
+         .next_update(now() + 24 * HOUR))
+    for pem in revoked_pems:
+        with open(pem, "rb") as f:
+            serial = x509.load_pem_x509_certificate(f.read()).serial_number
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial)
+            .revocation_date(now() - HOUR).build())
+    path.write_bytes(b.sign(ca.key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.PEM))
+    return str(path)
+
+
+def test_revoked_client_certificate(lab_factory, tmp_path):
+    """ClientCRLFile: a certificate its CRL lists is refused, the others
+    are not; a CRL no ClientCAFile authority signed is a start-up
+    error."""
+    lab = lab_factory(start=False)
+    lab.start()
+    ca = CA.of_lab(lab)
+    lab.stop()
+    bad = ca.issue(tmp_path, "gone", upn="lab@localhost")
+    good = ca.issue(tmp_path, "kept", upn="lab@localhost")
+    crl = write_crl(ca, tmp_path / "client.crl", [bad[0]])
+    lab.extra_config = ["[Listener HTTPS]", f"ClientCRLFile = {crl}"]
+    lab.start()
+    r = raw_create(lab, cert=bad)
+    assert r.status_code == 401
+    assert "client certificate revoked" in audit_lines(
+        lab, "AUTH_FAIL scheme=Certificate")[-1]
+    assert cert_session(lab, *good).run_cmd("echo", ["kept"]).std_out == \
+        b"kept\n"
+    assert shells(lab) == []
+    lab.stop()
+    write_crl(CA.stranger(), tmp_path / "client.crl", [bad[0]])
+    with pytest.raises(AssertionError, match="no usable CRL"):
+        lab.start(timeout=10)
+    lab.proc = None
+
+
 def test_bad_mapping_is_a_configuration_error(lab_factory):
     lab = lab_factory(config_lines=["[CertificateMapping bad]",
                                     "Subject = x@localhost",
