@@ -35,6 +35,7 @@ static struct wrm_io *listen_io;
 static int listen_fd = -1;
 static uid_t daemon_uid;
 static bool ever_had_shell;
+static bool shared;		/* UseSharedProcess: the daemon ends us */
 static bool exiting;
 
 void host_reap_children(void);
@@ -73,6 +74,9 @@ host_maybe_exit(void)
 {
 	if (host_shell_count() > 0 || !ever_had_shell || exiting)
 		return;
+	/* A shared host waits for more shells while the daemon is there. */
+	if (shared && ctl != NULL)
+		return;
 	exiting = true;
 	host_shutdown_all(WRM_SHUTDOWN_NORMAL);
 	if (ctl != NULL)
@@ -109,6 +113,8 @@ on_msg(struct wrm_hconn *c, const struct wrm_hmsg *m, void *arg)
 		break;
 	case HM_SHELL_CREATE:
 		ever_had_shell = true;
+		if (wrm_hmsg_u64(m, HT_SHARED, 0) != 0)
+			shared = true;
 		host_buffer_limit = wrm_hmsg_u64(m, HT_BUFFER_LIMIT,
 		    host_buffer_limit);
 		host_on_shell_create(m);
@@ -179,7 +185,15 @@ on_close(struct wrm_hconn *c, void *arg)
 		wrm_hconn_free(ctl);
 		ctl = NULL;
 	}
-	/* Keep running: a restarted daemon connects again. */
+	/*
+	 * Keep running: a restarted daemon connects again, to the shells.
+	 * A host without any (a warm one, a shared one between shells) has
+	 * nothing it would come back for.
+	 */
+	if (host_shell_count() == 0) {
+		ever_had_shell = true;
+		host_maybe_exit();
+	}
 }
 
 static void

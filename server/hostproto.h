@@ -98,6 +98,7 @@ enum wrm_hmsg_tag {
 	HT_CHUNK_OVERHEAD = 42,
 	HT_MORE = 43,		/* more output is waiting */
 	HT_FLAGS = 44,
+	HT_SHARED = 45,		/* u64 1: UseSharedProcess, stay without shells */
 };
 
 struct wrm_hfield {

@@ -274,6 +274,7 @@ wrm_host_forget(struct wrm_host *h, void *arg)
 }
 
 static void warm_forget_host(struct wrm_host *h);
+static void host_idle(struct wrm_host *h, const char *config);
 static void warm_refill(const struct wrm_shell *sh,
     const struct wrm_session_conf *sc);
 static void put_conf_options(struct wrm_buf *b,
@@ -285,6 +286,10 @@ host_free(struct wrm_host *h)
 	struct wrm_host **pp;
 
 	warm_forget_host(h);
+	wrm_timer_cancel(h->idle_timer);
+	free(h->owner);
+	free(h->config);
+	free(h->locale);
 	wrm_limits_release(h->pid);
 	for (pp = &hosts; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == h) {
@@ -600,8 +605,10 @@ wrm_shell_free(struct wrm_shell *sh)
 		if (sh->host->n_shells == 0 && sh->host->dead &&
 		    sh->host->hold == 0)
 			host_free(sh->host);
-		else if (sh->host->n_shells == 0)
+		else if (sh->host->n_shells == 0) {
 			wrm_host_forget(sh->host, sh);
+			host_idle(sh->host, sh->config);
+		}
 	}
 	for (i = 0; i < sh->n_env; i++) {
 		free(sh->env[i].name);
@@ -921,6 +928,73 @@ warm_refill(const struct wrm_shell *sh, const struct wrm_session_conf *sc)
 	}
 }
 
+/* ---- shared hosts (UseSharedProcess) ---- */
+
+/* A live shared host of this shell's owner, configuration and locale. */
+static struct wrm_host *
+shared_take(const struct wrm_shell *sh)
+{
+	struct wrm_host *h;
+
+	for (h = hosts; h != NULL; h = h->next) {
+		if (!h->shared || h->dead || h->conn == NULL ||
+		    strcmp(h->owner, sh->owner) != 0 ||
+		    strcasecmp(h->config, sh->config) != 0 ||
+		    strcmp(h->locale, shell_locale(sh)) != 0)
+			continue;
+		wrm_timer_cancel(h->idle_timer);
+		h->idle_timer = NULL;
+		return h;
+	}
+	return NULL;
+}
+
+/* h, new or warm, becomes the shared host of sh's owner and config. */
+static void
+shared_adopt(struct wrm_host *h, const struct wrm_shell *sh)
+{
+	h->owner = wrm_strdup0(sh->owner);
+	h->config = wrm_strdup0(sh->config);
+	h->locale = wrm_strdup0(shell_locale(sh));
+	h->shared = h->owner != NULL && h->config != NULL &&
+	    h->locale != NULL;
+}
+
+static void
+shared_expired(void *arg)
+{
+	struct wrm_host *h = arg;
+
+	h->idle_timer = NULL;
+	if (h->n_shells == 0)
+		warm_shutdown_host(h);
+}
+
+/*
+ * h has no shell left.  A shared host waits WarmPoolTtlSeconds for the
+ * next shell of its user (unless its configuration no longer shares);
+ * any other is told to end, which it does by itself anyway, except a
+ * host that a configuration shared before a restart.
+ */
+static void
+host_idle(struct wrm_host *h, const char *config)
+{
+	const struct wrm_session_conf *sc;
+
+	if (D.stopping || h->dead || h->hold > 0)
+		return;
+	sc = wrm_conf_session_by_name(D.conf, config);
+	if (h->shared && sc != NULL && sc->use_shared_process &&
+	    sc->warm_pool_ttl_s > 0) {
+		wrm_timer_cancel(h->idle_timer);
+		wrm_timer_add(D.loop, sc->warm_pool_ttl_s * 1000,
+		    shared_expired, h, &h->idle_timer);
+		return;
+	}
+	h->shared = false;
+	warm_shutdown_host(h);
+}
+
 void
 wrm_warm_flush(void)
 {
@@ -943,9 +1017,13 @@ wrm_shell_create(struct wrm_op *op, struct wrm_shell *sh,
 	size_t st;
 	int r;
 
-	if ((sh->host = warm_take(sh)) == NULL &&
+	if (sc->use_shared_process)
+		sh->host = shared_take(sh);
+	if (sh->host == NULL && (sh->host = warm_take(sh)) == NULL &&
 	    (r = host_start(&sh->host, sh->local_user, sc)) != 0)
 		return r;
+	if (sc->use_shared_process && !sh->host->shared)
+		shared_adopt(sh->host, sh);
 	sh->host->n_shells++;
 	sh->state = WRM_SHELL_CREATING;
 	sh->next = shells;
@@ -973,6 +1051,8 @@ wrm_shell_create(struct wrm_op *op, struct wrm_shell *sh,
 	wrm_hmsg_put_str(&b, HT_OUT_STREAMS, sh->output_streams);
 	wrm_hmsg_put_u64(&b, HT_IDLE_MS, sh->idle_timeout_ms);
 	wrm_hmsg_put_u64(&b, HT_BUFFER_LIMIT, sc->output_buffer_kb * 1024);
+	if (sh->host->shared)
+		wrm_hmsg_put_u64(&b, HT_SHARED, 1);
 	if (len > 0)
 		wrm_hmsg_put(&b, HT_DATA, inbound, len);
 	put_env_and_opts(&b, op, sh, sc);

@@ -106,6 +106,10 @@ struct wrm_host {
 	size_t n_shells;
 	unsigned hold;			/* callbacks running: do not free */
 	bool dead;
+	/* UseSharedProcess: whose shells it takes, and its idle timer. */
+	bool shared;
+	char *owner, *config, *locale;
+	struct wrm_timer *idle_timer;
 	struct wrm_host *next;
 };
 

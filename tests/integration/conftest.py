@@ -62,11 +62,12 @@ class Lab:
         self.info = {}
 
     def start(self, timeout=20):
+        test_conf = self.dir / "sessions.d" / "zz-test.conf"
         if self.extra_config:
-            sess = self.dir / "sessions.d"
-            sess.mkdir(parents=True, exist_ok=True)
-            (sess / "zz-test.conf").write_text("\n".join(self.extra_config)
-                                               + "\n")
+            test_conf.parent.mkdir(parents=True, exist_ok=True)
+            test_conf.write_text("\n".join(self.extra_config) + "\n")
+        elif test_conf.exists():
+            test_conf.unlink()      # a restart without the earlier lines
         json_path = self.dir / "lab.json"
         if json_path.exists():
             json_path.unlink()

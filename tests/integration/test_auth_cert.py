@@ -371,7 +371,6 @@ def test_tls_priorities(lab_factory):
                            minv=ssl.TLSVersion.TLSv1) == "TLSv1.1"
     lab.stop()
     lab.extra_config = []
-    (lab.dir / "sessions.d" / "zz-test.conf").unlink()
     lab.start()
     assert tls_version(lab) == "TLSv1.3"
     assert tls_version(lab, maxv=ssl.TLSVersion.TLSv1_2) == "TLSv1.2"

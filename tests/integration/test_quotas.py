@@ -2,8 +2,11 @@
 as pywinrm reads them: shells per user and concurrent users ([Winrs] and
 per session configuration), commands per shell, and operations in
 progress per user (with the MSFT_WmiError detail Ansible looks for)."""
+import os
 import re
+import signal
 import threading
+import time
 
 import pytest
 from winrm.exceptions import WinRMError
@@ -176,3 +179,111 @@ def test_memory_per_shell(lab_factory):
     r = lab.session().run_cmd(
         "python3 -c \"b = bytearray(8 * 1024 * 1024); print('small')\"")
     assert r.std_out == b"small\n"
+
+
+def host_of(p, shell):
+    """The winrmd-host behind a shell: the parent of the command's sh."""
+    cid = p.run_command(shell, "echo $PPID")
+    out, _, _ = p.get_command_output(shell, cid)
+    p.cleanup_command(shell, cid)
+    return int(out)
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pid, timeout=10):
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+def test_shared_process(lab_factory):
+    """UseSharedProcess: a user's shells of one configuration share one
+    host, which waits WarmPoolTtlSeconds for the next shell once the last
+    is gone, then ends; without it, each shell has a host of its own."""
+    lab = lab_factory(config_lines=[CMD, "UseSharedProcess = true",
+                                    "WarmPoolTtlSeconds = 2"])
+    p = lab.protocol()
+    s1, s2 = p.open_shell(), p.open_shell()
+    pid = host_of(p, s1)
+    assert host_of(p, s2) == pid
+    p.close_shell(s1)
+    p.close_shell(s2)
+    time.sleep(0.5)
+    assert alive(pid)
+    s3 = p.open_shell()
+    assert host_of(p, s3) == pid
+    p.close_shell(s3)
+    assert wait_gone(pid), "the idle shared host did not end"
+    s4 = p.open_shell()
+    assert host_of(p, s4) != pid
+    p.close_shell(s4)
+    lab.stop()
+
+    lab.extra_config = []
+    lab.start()
+    p = lab.protocol()
+    s1, s2 = p.open_shell(), p.open_shell()
+    assert host_of(p, s1) != host_of(p, s2)
+    p.close_shell(s1)
+    p.close_shell(s2)
+
+
+def test_shared_host_dies_with_its_shells(lab_factory):
+    """Shells that share a host break together when it dies, and an idle
+    shared host ends when the daemon goes away (nothing would reconnect
+    to it)."""
+    lab = lab_factory(config_lines=[CMD, "UseSharedProcess = true"])
+    p = lab.protocol()
+    s1, s2 = p.open_shell(), p.open_shell()
+    pid = host_of(p, s1)
+    os.kill(pid, signal.SIGKILL)
+    for s in (s1, s2):
+        with pytest.raises(WinRMError) as e:
+            p.run_command(s, "echo", ["x"])
+        assert fault_fields(e.value)["wsmanfault_code"] == "2150858843" or \
+            "broken" in str(e.value).lower() or "2150859" in str(e.value)
+    s3 = p.open_shell()
+    pid = host_of(p, s3)
+    p.close_shell(s3)
+    assert alive(pid)
+    lab.proc.kill()
+    lab.proc.wait()
+    lab.proc = None
+    assert wait_gone(pid), "an idle shared host outlived the daemon"
+
+
+def test_shared_host_keeps_disconnected_shells_across_restart(lab_factory):
+    """Two disconnected WinRS shells on one shared host outlive a daemon
+    restart and are both reconnected to the one host afterwards."""
+    from wsman_raw import S, Shell
+    lab = lab_factory(config_lines=[CMD, "UseSharedProcess = true"])
+    w = Wire(lab)
+    a, b = Shell(w), Shell(w)
+    pids = []
+    for sh in (a, b):
+        cid = sh.command("echo $PPID")
+        out, _, code, _ = sh.run_to_done(cid)
+        pids.append(int(out))
+    assert pids[0] == pids[1]
+    for sh in (a, b):
+        assert sh.call(S + "Disconnect", "<rsp:Disconnect/>").status == 200
+    lab.stop()
+    assert alive(pids[0]), "the shared host ended with the daemon"
+    lab.start()
+    w = Wire(lab)
+    for sh in (a, b):
+        sh.wire = w
+        assert sh.call(S + "Reconnect", "").status == 200
+        cid = sh.command("echo $PPID")
+        out, _, code, _ = sh.run_to_done(cid)
+        assert int(out) == pids[0]
+    assert a.delete().status == 200
+    assert b.delete().status == 200
