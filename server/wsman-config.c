@@ -1,7 +1,8 @@
 /*
  * winrm/config over WS-Management: Get of the configuration resources
  * (config, config/service, config/service/auth, config/winrs, one
- * listener), Enumerate of the listeners, and Put of the settings that can
+ * listener, one plugin, that is one session configuration), Enumerate of
+ * the listeners and plugins, and Put of the settings that can
  * change while the service runs.  A Put is kept in
  * StateDirectory/winrm-config.conf, read after the configuration file at
  * every start and reload, as Windows keeps winrm set in its own store.
@@ -182,6 +183,99 @@ wsman_put_listener(struct wrm_buf *b, const struct wrm_listener_conf *l)
 	return r;
 }
 
+/* The file a configuration's plugin is loaded from (PluginDirectory). */
+static void
+plugin_file(const char *plugin, char *out, size_t outlen)
+{
+	const char *p = D.plugin_dir != NULL ? D.plugin_dir : "";
+	size_t n;
+
+	snprintf(out, outlen, "%s.so", plugin);
+	while (*p != '\0') {
+		n = strcspn(p, ":");
+		snprintf(out, outlen, "%.*s/%s.so", (int)n, p, plugin);
+		if (access(out, R_OK) == 0)
+			return;
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	/* Not found: name it in the first directory. */
+	n = strcspn(D.plugin_dir != NULL ? D.plugin_dir : "", ":");
+	snprintf(out, outlen, "%.*s/%s.so", (int)n, D.plugin_dir != NULL ?
+	    D.plugin_dir : "", plugin);
+}
+
+static int
+put_attr(struct wrm_buf *b, const char *name, const char *value)
+{
+	int r = wrm_buf_printf(b, " %s=\"", name);
+
+	if (r == 0) r = wrm_buf_put_xml(b, value != NULL ? value : "");
+	if (r == 0) r = wrm_buf_putc(b, '"');
+	return r;
+}
+
+/*
+ * One session configuration as winrm/config/plugin shows it: Windows'
+ * PlugInConfiguration document, with the plugin's own options as its
+ * InitializationParameters.
+ */
+int
+wsman_put_plugin(struct wrm_buf *b, const struct wrm_session_conf *sc)
+{
+	char file[1024];
+	size_t i;
+	int r;
+
+	plugin_file(sc->plugin, file, sizeof(file));
+	r = wrm_buf_puts(b, "<PlugInConfiguration xmlns=\"" NS_CFG_URI
+	    "/PluginConfiguration\"");
+	if (r == 0) r = put_attr(b, "Name", sc->name);
+	if (r == 0) r = put_attr(b, "Filename", file);
+	if (r == 0) r = wrm_buf_printf(b, " SDKVersion=\"1\""
+	    " XmlRenderingType=\"text\" Architecture=\"%d\""
+	    " Enabled=\"%s\" UseSharedProcess=\"%s\""
+	    " ProcessIdleTimeoutSec=\"%llu\" AutoRestart=\"false\"",
+	    (int)(sizeof(void *) * 8), sc->enabled ? "true" : "false",
+	    sc->use_shared_process ? "true" : "false",
+	    (unsigned long long)(sc->use_shared_process ||
+	    sc->warm_pool_size > 0 ? sc->warm_pool_ttl_s : 0));
+	if (r == 0) r = put_attr(b, "RunAsUser", sc->run_as_user);
+	if (r == 0) r = put_attr(b, "RunAsPassword", "");
+	if (r == 0) r = put_attr(b, "OutputBufferingMode",
+	    sc->output_buffering_mode);
+	if (r == 0) r = wrm_buf_puts(b, "><InitializationParameters>");
+	if (r == 0) r = wrm_buf_puts(b, "<Param Name=\"Plugin\"");
+	if (r == 0) r = put_attr(b, "Value", sc->plugin);
+	if (r == 0) r = wrm_buf_puts(b, "/>");
+	for (i = 0; r == 0 && i < sc->n_options; i++) {
+		r = wrm_buf_puts(b, "<Param");
+		if (r == 0) r = put_attr(b, "Name", sc->options[i].key);
+		if (r == 0) r = put_attr(b, "Value", sc->options[i].value);
+		if (r == 0) r = wrm_buf_puts(b, "/>");
+	}
+	if (r == 0) r = wrm_buf_puts(b, "</InitializationParameters>"
+	    "<Resources><Resource");
+	if (r == 0) r = put_attr(b, "ResourceUri", sc->resource_uri);
+	if (r == 0) r = wrm_buf_puts(b, " SupportsOptions=\"true\""
+	    " ExactMatch=\"true\"><Capability Type=\"Shell\"/>"
+	    "</Resource></Resources>");
+	if (r == 0) r = wrm_buf_printf(b, "<Quotas IdleTimeoutms=\"%llu\""
+	    " MaxIdleTimeoutms=\"%llu\" MaxConcurrentUsers=\"%llu\""
+	    " MaxProcessesPerShell=\"%llu\" MaxMemoryPerShellMB=\"%llu\""
+	    " MaxConcurrentCommandsPerShell=\"%llu\""
+	    " MaxShellsPerUser=\"%llu\"/></PlugInConfiguration>",
+	    (unsigned long long)sc->idle_timeout_ms,
+	    (unsigned long long)sc->max_idle_timeout_ms,
+	    (unsigned long long)sc->max_concurrent_users,
+	    (unsigned long long)sc->max_processes_per_shell,
+	    (unsigned long long)sc->max_memory_per_shell_mb,
+	    (unsigned long long)sc->max_concurrent_commands_per_shell,
+	    (unsigned long long)sc->max_shells_per_user);
+	return r;
+}
+
 static bool
 may_read(const struct wrm_op *op)
 {
@@ -218,11 +312,19 @@ wsman_config_get(struct wrm_op *op)
 				    &D.conf->listeners[i]);
 				break;
 			}
+	} else if (strcasecmp(uri + pl, "/plugin") == 0) {
+		const struct wrm_session_conf *sc;
+
+		addr = wrm_soap_selector(&op->soap, "Name");
+		sc = addr != NULL ? wrm_conf_session_by_name(D.conf, addr) :
+		    NULL;
+		r = sc != NULL ? wsman_put_plugin(&b, sc) : WRM_ERR_NOT_FOUND;
 	} else
 		r = render(&b, uri + pl);
 	if (r == WRM_ERR_NOT_FOUND) {
 		wrm_buf_free(&b);
-		wrm_op_fault_id(op, strcasecmp(uri + pl, "/listener") == 0 ?
+		wrm_op_fault_id(op, strcasecmp(uri + pl, "/listener") == 0 ||
+		    strcasecmp(uri + pl, "/plugin") == 0 ?
 		    WRM_FAULT_INVALID_SELECTORS :
 		    WRM_FAULT_DESTINATION_UNREACHABLE);
 		return true;

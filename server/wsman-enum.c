@@ -176,6 +176,24 @@ collect_commands(struct wrm_op *op, const xmlNode *en, struct enum_ctx *c)
 	return r;
 }
 
+/* winrm/config/plugin: every session configuration. */
+static int
+collect_plugins(struct enum_ctx *c)
+{
+	struct wrm_buf b;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < D.conf->n_sessions; i++) {
+		wrm_buf_init(&b, 0);
+		r = wsman_put_plugin(&b, &D.conf->sessions[i]);
+		if (r == 0)
+			r = add_item(c, &b);
+		wrm_buf_free(&b);
+	}
+	return r;
+}
+
 /* winrm/config/listener: every configured listener. */
 static int
 collect_listeners(struct enum_ctx *c)
@@ -293,13 +311,15 @@ wsman_enumerate(struct wrm_op *op)
 		wrm_op_fault_id(op, WRM_FAULT_INTERNAL);
 		return;
 	}
-	if (strcasecmp(uri, URI_CONFIG "/listener") == 0) {
+	if (strcasecmp(uri, URI_CONFIG "/listener") == 0 ||
+	    strcasecmp(uri, URI_CONFIG "/plugin") == 0) {
 		if (!op->who->is_admin && !D.user_mode) {
 			discard_ctx(c);
 			wrm_op_fault_id(op, WRM_FAULT_ACCESS_DENIED);
 			return;
 		}
-		r = collect_listeners(c);
+		r = strcasecmp(uri, URI_CONFIG "/plugin") == 0 ?
+		    collect_plugins(c) : collect_listeners(c);
 	} else if (strcasecmp(uri, URI_SHELL_COMMANDS) == 0)
 		r = collect_commands(op, en, c);
 	else if (strcasecmp(uri, URI_SHELLS) == 0 ||

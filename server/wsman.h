@@ -45,6 +45,7 @@ bool wsman_config_put(struct wrm_op *op);
 char *wsman_config_put_file(const char *state_dir);
 struct wrm_listener_conf;
 int wsman_put_listener(struct wrm_buf *b, const struct wrm_listener_conf *l);
+int wsman_put_plugin(struct wrm_buf *b, const struct wrm_session_conf *sc);
 void wsman_create(struct wrm_op *op);
 void wsman_delete(struct wrm_op *op);
 void wsman_command(struct wrm_op *op);

@@ -116,3 +116,51 @@ def test_put_refusals(lab):
     assert r.status == 500 and "InvalidParameter" in r.text
     r = put(lab, "/listener", "<cfg:Listener %s/>" % CFG)
     assert r.status == 500 and "ActionNotSupported" in r.text
+
+
+def plugin_docs(text):
+    import xml.etree.ElementTree as ET
+    ns = "{%s/PluginConfiguration}" % CONFIG
+    root = ET.fromstring(text)
+    return {p.get("Name"): p for p in root.iter(ns + "PlugInConfiguration")}
+
+
+def test_plugins(lab_factory):
+    """winrm/config/plugin: each session configuration as Windows'
+    PlugInConfiguration document, by Name and enumerated."""
+    lab = lab_factory(config_lines=[
+        "[SessionConfiguration Ops]", "Plugin = powershell",
+        "ResourceURI = http://example.invalid/ops", "MaxShellsPerUser = 3",
+        "UseSharedProcess = true", "RunAsUser = nobody", "Enabled = false"])
+    ns = "{%s/PluginConfiguration}" % CONFIG
+    r = get(lab, "/plugin", {"Name": "microsoft.powershell"})
+    assert r.status == 200, r
+    p = plugin_docs(r.text)["Microsoft.PowerShell"]
+    assert p.get("Filename").endswith("/powershell.so")
+    assert (p.get("Enabled"), p.get("UseSharedProcess")) == ("true", "false")
+    res = p.find(ns + "Resources/" + ns + "Resource")
+    assert res.get("ResourceUri") == \
+        "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
+    assert res.find(ns + "Capability").get("Type") == "Shell"
+    assert p.find(ns + "Quotas").get("IdleTimeoutms") == "7200000"
+    r = get(lab, "/plugin", {"Name": "nothing-such"})
+    assert r.status == 500 and "InvalidSelectors" in r.text
+
+    w = Wire(lab)
+    env, _ = envelope("Enumerate", resource_uri=CONFIG + "/plugin",
+                      to=w.url, body='<n:Enumerate xmlns:n="http://schemas.'
+                      'xmlsoap.org/ws/2004/09/enumeration"><w:Optimize'
+                      'Enumeration xmlns:w="http://schemas.dmtf.org/wbem/'
+                      'wsman/1/wsman.xsd"/><w:MaxElements xmlns:w="http://schemas.dmtf.'
+                      'org/wbem/wsman/1/wsman.xsd">20</w:MaxElements>'
+                      '</n:Enumerate>')
+    r = w.soap(env)
+    assert r.status == 200, r
+    docs = plugin_docs(r.text)
+    assert {"Microsoft.PowerShell", "PowerShell.7", "cmd", "Ops"} <= set(docs)
+    ops = docs["Ops"]
+    assert (ops.get("Enabled"), ops.get("UseSharedProcess"),
+            ops.get("RunAsUser")) == ("false", "true", "nobody")
+    assert ops.find(ns + "Quotas").get("MaxShellsPerUser") == "3"
+    assert ops.find(ns + "Resources/" + ns + "Resource").get(
+        "ResourceUri") == "http://example.invalid/ops"
