@@ -66,6 +66,32 @@ def test_runspace_starts_in_the_home_directory(lab):
         pool.close()
 
 
+def test_quotas_as_the_psrp_client_reads_them(lab_factory):
+    """The configuration's MaxShellsPerUser and MaxConcurrentCommandsPerShell
+    on PowerShell shells: a second pool, and a second pipeline running at
+    once, are refused with Windows' quota faults (w:QuotaLimit,
+    2150859173 and the commands-per-shell message)."""
+    lab = lab_factory(config_lines=[
+        "[SessionConfiguration Microsoft.PowerShell]",
+        "MaxShellsPerUser = 1", "MaxConcurrentCommandsPerShell = 1"])
+    pool = open_pool(lab)
+    try:
+        with pytest.raises(WSManFault) as e:
+            open_pool(lab)
+        f = e.value
+        assert (f.http_status, f.subcode_local, f.wsman_code) == \
+            (500, "QuotaLimit", 2150859173), f
+        first = PowerShell(pool).add_script("Start-Sleep 20; 1")
+        first.begin_invoke()
+        with pytest.raises(WSManFault) as e:
+            PowerShell(pool).add_script("2").invoke(timeout=30)
+        assert "MaxConcurrentCommandsPerShell" in e.value.message, e.value
+        first.stop()
+        assert PowerShell(pool).add_script("3").invoke(timeout=30) == [3]
+    finally:
+        pool.close()
+
+
 def test_custom_configuration_options(lab_factory, tmp_path):
     mods = tmp_path / "modules" / "LabTools"
     mods.mkdir(parents=True)
