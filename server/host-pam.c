@@ -81,8 +81,14 @@ host_pam_session(const char *service, const char *user, int keep_fd)
 		pam_end(ph, PAM_SUCCESS);
 		return -1;
 	}
-	if (child == 0)
+	if (child == 0) {
+		/*
+		 * The session is the parent's to close: release only this
+		 * copy of the handle, without the modules' cleanups.
+		 */
+		pam_end(ph, PAM_SUCCESS | PAM_DATA_SILENT);
 		return 0;
+	}
 	/* Parent: only wait; the control socket is the child's. */
 	close(keep_fd);
 	memset(&sa, 0, sizeof(sa));

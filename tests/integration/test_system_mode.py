@@ -84,7 +84,8 @@ def system_lab_factory(lab_factory, tmp_path, homes):
             "-o", "Service.HostPassEnvironment=LANG LD_PRELOAD "
                   "PAM_WRAPPER PAM_WRAPPER_SERVICE_DIR "
                   "NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP "
-                  "NSS_WRAPPER_DISABLE_DEEPBIND ASAN_OPTIONS UBSAN_OPTIONS"],
+                  "NSS_WRAPPER_DISABLE_DEEPBIND UID_WRAPPER_DISABLE_DEEPBIND "
+                  "ASAN_OPTIONS UBSAN_OPTIONS"],
             env=env, config_lines=config_lines)
     return make
 
