@@ -126,8 +126,17 @@ class Lab:
 
     def kill_surviving_hosts(self):
         """Disconnected shells outlive the daemon by design; a finished
-        test must not leave their hosts behind."""
+        test must not leave their hosts behind, nor the lab's KDC of a
+        daemon the test killed."""
         import sqlite3
+        pidfile = self.dir / "kdc" / "krb5kdc.pid"
+        try:
+            kdc = int(pidfile.read_text().split()[0])
+            with open(f"/proc/{kdc}/cmdline", "rb") as f:
+                if str(pidfile).encode() in f.read():
+                    os.kill(kdc, signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
         db = self.dir / "state.db"
         if not db.exists():
             return
