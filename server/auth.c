@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <gnutls/crypto.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -590,11 +591,34 @@ wrm_auth_session_allows(const struct wrm_identity *who,
  * The account shells run as: in user mode the daemon's own, otherwise the
  * Linux account the authenticated name maps to (which must exist).
  */
+/*
+ * User mode: the daemon's own account, looked up once rather than read
+ * from the user database on every request.
+ */
+static struct passwd self_pw;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void
+self_lookup(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	if (pw == NULL || (self_pw.pw_name = strdup(pw->pw_name)) == NULL)
+		return;
+	self_pw.pw_uid = pw->pw_uid;
+	self_pw.pw_gid = pw->pw_gid;
+}
+
 static int
 map_identity(struct wrm_identity *who, const char *name, const char *mech)
 {
-	struct passwd *pw = D.user_mode ? getpwuid(getuid()) : getpwnam(name);
+	struct passwd *pw;
 
+	if (D.user_mode) {
+		pthread_once(&self_once, self_lookup);
+		pw = self_pw.pw_name != NULL ? &self_pw : NULL;
+	} else
+		pw = getpwnam(name);
 	if (pw == NULL)
 		return WRM_ERR_NOT_FOUND;
 	who->user = strdup(name);
@@ -612,6 +636,16 @@ map_identity(struct wrm_identity *who, const char *name, const char *mech)
 	    WRM_ERR_ALLOC;
 }
 
+/* A request waiting for the answer to a verification already running. */
+struct basic_waiter {
+	struct wrm_auth_input in;
+	char *client_ip;
+	struct wrm_auth_result *res;
+	wrm_auth_done_fn done;
+	void *arg;
+	struct basic_waiter *next;
+};
+
 struct basic_job {
 	char *user;
 	char *pass;
@@ -620,12 +654,17 @@ struct basic_job {
 	char *pam_why;
 	bool ok;
 	uint8_t key[32];
-	struct wrm_auth_input in;
-	char *client_ip;
-	struct wrm_auth_result *res;
-	wrm_auth_done_fn done;
-	void *arg;
+	struct basic_waiter self;	/* the request that started it */
+	struct basic_waiter *waiters;	/* the same credentials meanwhile */
+	struct basic_job *next;		/* in the list of running jobs */
 };
+
+/*
+ * Verifications under way (yescrypt costs milliseconds and megabytes):
+ * a request with the same user and password joins the running one
+ * instead of hashing again.  Touched on the loop thread only.
+ */
+static struct basic_job *basic_running;
 
 
 static void
@@ -635,38 +674,86 @@ basic_run(void *arg)
 
 	if (j->pam_service != NULL) {
 		j->ok = wrm_pam_check(j->pam_service, j->user, j->pass,
-		    j->client_ip, &j->pam_why) == 0;
+		    j->self.client_ip, &j->pam_why) == 0;
 		return;
 	}
 	j->ok = wrm_auth_verify_hash(j->pass, j->hash ? j->hash :
 	    dummy_hash ? dummy_hash : "*") && j->hash != NULL;
 }
 
+/* Answer one request of a finished verification. */
 static void
-basic_done(void *arg)
+basic_answer(struct basic_job *j, struct basic_waiter *w)
 {
-	struct basic_job *j = arg;
-
-	j->in.client_ip = j->client_ip;
-	if (j->ok && map_identity(&j->res->who, j->user, "Basic") == 0) {
+	w->in.client_ip = w->client_ip;
+	if (j->ok && map_identity(&w->res->who, j->user, "Basic") == 0) {
 		cache_put(j->key, j->user);
-		j->res->status = WRM_AUTH_OK;
+		w->res->status = WRM_AUTH_OK;
 		wrm_metrics_auth_success("Basic");
 		wrm_audit("AUTH_OK", "scheme=Basic user=%s client=%s", j->user,
-		    j->client_ip);
+		    w->client_ip);
 	} else
-		fail(&j->in, j->res, "Basic", j->user, j->ok ?
+		fail(&w->in, w->res, "Basic", j->user, j->ok ?
 		    "no such local account" : j->pam_service != NULL ?
 		    (j->pam_why ? j->pam_why : "PAM refused") : j->hash ?
 		    "wrong password" : "unknown user");
-	j->done(j->arg, j->res);
+	w->done(w->arg, w->res);
+	free(w->client_ip);
+}
+
+static void
+basic_done(void *arg)
+{
+	struct basic_job *j = arg, **pp;
+	struct basic_waiter *w;
+
+	for (pp = &basic_running; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	basic_answer(j, &j->self);
+	while ((w = j->waiters) != NULL) {
+		j->waiters = w->next;
+		basic_answer(j, w);
+		free(w);
+	}
 	wrm_freezero_str(j->pass);
 	free(j->user);
 	free(j->hash);
 	free(j->pam_service);
 	free(j->pam_why);
-	free(j->client_ip);
 	free(j);
+}
+
+/* Join a running verification of the same credentials, if there is one. */
+static bool
+basic_join(const uint8_t key[32], const struct wrm_auth_input *in,
+    struct wrm_auth_result *res, wrm_auth_done_fn done, void *arg)
+{
+	struct basic_job *j;
+	struct basic_waiter *w, **pp;
+
+	for (j = basic_running; j != NULL; j = j->next)
+		if (memcmp(j->key, key, 32) == 0)
+			break;
+	if (j == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return false;
+	w->in = *in;
+	if ((w->client_ip = strdup(in->client_ip ? in->client_ip : "-")) ==
+	    NULL) {
+		free(w);
+		return false;
+	}
+	w->res = res;
+	w->done = done;
+	w->arg = arg;
+	for (pp = &j->waiters; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = w;
+	res->status = WRM_AUTH_PENDING;
+	debug("Basic: %s joins the verification under way", j->user);
+	return true;
 }
 
 /* "DOMAIN\user" and "user@domain" name the local account "user". */
@@ -696,6 +783,7 @@ basic_check(const char *token, const struct wrm_auth_input *in,
 	uint8_t raw[MAX_CREDENTIAL];
 	size_t len, tl = strlen(token);
 	char *colon;
+	bool cached;
 
 	if (tl > MAX_CREDENTIAL || wrm_b64_decode(token, tl, raw, &len) != 0 ||
 	    len >= sizeof(raw) || memchr(raw, '\0', len) != NULL) {
@@ -728,9 +816,11 @@ basic_check(const char *token, const struct wrm_auth_input *in,
 		return;
 	}
 	cache_key(j->user, j->pass, j->key);
-	if ((s = cache_find(j->key)) != NULL &&
-	    map_identity(&res->who, s->user, "Basic") == 0) {
+	cached = (s = cache_find(j->key)) != NULL &&
+	    map_identity(&res->who, s->user, "Basic") == 0;
+	if (cached)
 		res->status = WRM_AUTH_OK;
+	if (cached || basic_join(j->key, in, res, done, arg)) {
 		wrm_freezero_str(j->pass);
 		free(j->user);
 		free(j);
@@ -740,12 +830,15 @@ basic_check(const char *token, const struct wrm_auth_input *in,
 		j->pam_service = strdup(D.conf->service.pam_service);
 	else if (D.store != NULL)
 		wrm_store_user_get_hash(D.store, j->user, &j->hash);
-	j->in = *in;
-	j->client_ip = strdup(in->client_ip ? in->client_ip : "-");
-	j->res = res;
-	j->done = done;
-	j->arg = arg;
+	j->self.in = *in;
+	j->self.client_ip = strdup(in->client_ip ? in->client_ip : "-");
+	j->self.res = res;
+	j->self.done = done;
+	j->self.arg = arg;
+	j->next = basic_running;
+	basic_running = j;
 	res->status = WRM_AUTH_PENDING;
+	debug("Basic: verifying the password of %s", j->user);
 	if (wrm_work_submit(basic_run, basic_done, j) != 0) {
 		basic_run(j);
 		/* Without workers, finish on a later loop turn. */

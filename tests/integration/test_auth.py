@@ -268,3 +268,46 @@ def test_channel_binding(krb_lab, kdc, mech, level, send, wrong, ok):
         with pytest.raises(InvalidCredentialsError):
             run_id(p)
         assert shells(lab) == []
+
+
+# -- Basic: a burst of first logins ----------------------------------------
+
+def test_a_burst_of_basic_logins_hashes_the_password_once(lab_factory):
+    """Requests that arrive with the same user and password while the
+    first verification of them is still running (the password hash costs
+    milliseconds) wait for its answer instead of hashing again; every one
+    of them is answered and audited."""
+    import threading
+    from wsman_raw import NS, SHELL_URI, Wire, envelope
+    lab = lab_factory(args=["-o", "Service.LogLevel=DEBUG"])
+    wire = Wire(lab)
+    body, _ = envelope("Enumerate", resource_uri=SHELL_URI, to=wire.url,
+                       body='<n:Enumerate xmlns:n="%s"/>' % NS["n"])
+    n = 12
+    barrier = threading.Barrier(n)
+    status = [None] * n
+
+    def one(i):
+        conn = wire.connection()
+        conn.connect()
+        barrier.wait()
+        try:
+            status[i] = wire.request(body, conn=conn).status
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert status == [200] * n
+    log = lab.log()
+    hashed = log.count("Basic: verifying the password of %s" % lab.user)
+    joined = log.count("Basic: %s joins the verification under way"
+                       % lab.user)
+    assert hashed + joined <= n and hashed >= 1
+    assert joined >= 1 and hashed < n, \
+        "%d of %d simultaneous first logins hashed the password" % (hashed, n)
+    assert log.count("AUTH_OK scheme=Basic user=%s" % lab.user) >= n - \
+        (n - hashed - joined)
