@@ -16,8 +16,10 @@
 #   BENCH_CONNS            S1 wrk connections ("1 32 128 256")
 #   BENCH_TLS_CONNS        S1b wrk connections ("1 32 128 256")
 #   BENCH_THREADS          S2 client threads ("1 32")
+#   BENCH_S2_SHARED        1 to add winrmd with [SessionConfiguration cmd]
+#                          UseSharedProcess=true to every S2 round (1)
 #   BENCH_S2_WARM          1 to add winrmd with [SessionConfiguration cmd]
-#                          WarmPoolSize=1 to every S2 round (1)
+#                          WarmPoolSize=1 to every S2 round (0)
 #   BENCH_STREAM_BYTES     S3 bytes per stream (1073741824)
 #   BENCH_ENVELOPES        S3 MaxEnvelopeSize values ("153600 512000")
 #   BENCH_CALLGRIND        1 to count instructions per Identify (1)
@@ -73,7 +75,8 @@ else
 	SEAL_ENVELOPES=${BENCH_SEAL_ENVELOPES:-153600 512000}
 	SEAL_ROUNDS=${BENCH_SEAL_ROUNDS:-3}
 fi
-S2_WARM=${BENCH_S2_WARM:-1}
+S2_WARM=${BENCH_S2_WARM:-0}
+S2_SHARED=${BENCH_S2_SHARED:-1}
 ENVELOPES=${BENCH_ENVELOPES:-153600 512000}
 CG_N=${BENCH_CALLGRIND_N:-2000}
 SCENARIOS=${BENCH_SCENARIOS:-S1 S1b S2 S3 IR S5 S6 S7}
@@ -191,12 +194,17 @@ start_ref() {
 }
 
 # start KIND: winrmd, winrmd-warm (the cmd configuration with a warm
-# host) or ref.
+# host), winrmd-shared (the cmd configuration with UseSharedProcess) or
+# ref.
 start() {
 	case $1 in
 	winrmd) start_winrmd ;;
 	winrmd-warm)
 		XARGS=(-o "SessionConfiguration cmd.WarmPoolSize=1")
+		start_winrmd
+		XARGS=() ;;
+	winrmd-shared)
+		XARGS=(-o "SessionConfiguration cmd.UseSharedProcess=true")
 		start_winrmd
 		XARGS=() ;;
 	*) start_ref "${@:2}" ;;
@@ -298,17 +306,34 @@ run_identify() {
 
 # ---- S2: WinRS cycle ----------------------------------------------------
 
-# With BENCH_S2_WARM=1 every round also runs winrmd with a warm host
-# for the cmd configuration ("winrmd-warm"); the three take turns.
+# With BENCH_S2_SHARED=1 every round also runs winrmd with one shared
+# host for the cmd configuration ("winrmd-shared"), with BENCH_S2_WARM=1
+# winrmd with a warm host for it ("winrmd-warm"); all take turns.
+# s2_variant KEY KIND T: the pairs of one variant in this round.
+s2_variant() {
+	local key=$1 kind=$2 t=$3
+	log "S2 round $r threads=$t: $kind ${rate[$kind]}/s"
+	pair "$key.rate.c$t" "${rate[$kind]}" "${rate[ref]}"
+	pair "$key.gain.c$t" "${rate[$kind]}" "${rate[winrmd]}"
+	pair "$key.p50.c$t" "${p50[$kind]}" "${p50[ref]}"
+	pair "$key.p99.c$t" "${p99[$kind]}" "${p99[ref]}"
+	pair "$key.cpu.c$t" "${cpu[$kind]}" "${cpu[ref]}"
+	pair "$key.faults" "${faults[$kind]}" 0
+}
+
 run_cycle() {
-	local r t kind kinds res t0 t1 ops spawn
+	local r t kind kinds res t0 t1 ops spawn extra
 	local -A rate p50 p99 cpu faults
+	extra=
+	[ "$S2_SHARED" = 1 ] && extra="$extra winrmd-shared"
+	[ "$S2_WARM" = 1 ] && extra="$extra winrmd-warm"
 	for r in $(seq 1 "$ROUNDS"); do
 		spawn=$("$HCLIENT" -d "$SECS" spawn)
 		echo "S2 probe=spawn-echo round=$r $spawn" >>"$RAW"
 		spawn=$(kv rate "$spawn")
-		if [ "$S2_WARM" = 1 ]; then
-			kinds=$(rotate "$r" winrmd ref winrmd-warm)
+		if [ -n "$extra" ]; then
+			# shellcheck disable=SC2086
+			kinds=$(rotate "$r" winrmd ref $extra)
 		else
 			kinds=$(order "$r")
 		fi
@@ -341,15 +366,8 @@ run_cycle() {
 			[ "$t" = 1 ] && pair "S2.spawn.c1" \
 			    "$(awk "BEGIN { print ${rate[winrmd]} / $spawn }")" \
 			    "$(awk "BEGIN { print ${rate[ref]} / $spawn }")"
-			[ "$S2_WARM" = 1 ] || continue
-			log "S2 round $r threads=$t: winrmd with a warm host" \
-			    "${rate[winrmd-warm]}/s"
-			pair "S2w.rate.c$t" "${rate[winrmd-warm]}" "${rate[ref]}"
-			pair "S2w.gain.c$t" "${rate[winrmd-warm]}" "${rate[winrmd]}"
-			pair "S2w.p50.c$t" "${p50[winrmd-warm]}" "${p50[ref]}"
-			pair "S2w.p99.c$t" "${p99[winrmd-warm]}" "${p99[ref]}"
-			pair "S2w.cpu.c$t" "${cpu[winrmd-warm]}" "${cpu[ref]}"
-			pair "S2w.faults" "${faults[winrmd-warm]}" 0
+			[ "$S2_SHARED" = 1 ] && s2_variant S2s winrmd-shared "$t"
+			[ "$S2_WARM" = 1 ] && s2_variant S2w winrmd-warm "$t"
 		done
 	done
 }
@@ -628,6 +646,14 @@ S2.rate.c32|S2 WinRS cycle, 32 threads|cycles/s|ratio>=0.8|>= 0.8x ref
 S2.p99.c32|S2 cycle p99, 32 threads|ms|ratio<=1.5|<= 1.5x ref
 S2.faults.c1|S2 faults, 1 thread (sum of rounds)|n|w<=0|0
 S2.faults.c32|S2 faults, 32 threads (sum of rounds)|n|w<=0|0
+S2s.rate.c1|S2 shared cmd host, 1 thread|cycles/s|ratio>=0.8|>= 0.8x ref
+S2s.gain.c1|S2 shared cmd host, 1 thread (ref: plain winrmd)|cycles/s|-|-
+S2s.p50.c1|S2 shared cmd host, cycle p50, 1 thread|ms|-|-
+S2s.cpu.c1|S2 shared cmd host, CPU/cycle, 1 thread|ms|-|-
+S2s.rate.c32|S2 shared cmd host, 32 threads|cycles/s|ratio>=0.8|>= 0.8x ref
+S2s.gain.c32|S2 shared cmd host, 32 threads (ref: plain winrmd)|cycles/s|-|-
+S2s.p99.c32|S2 shared cmd host, cycle p99, 32 threads|ms|ratio<=1.5|<= 1.5x ref
+S2s.faults|S2 shared cmd host faults (sum)|n|w<=0|0
 S2w.rate.c1|S2 warm cmd host, 1 thread|cycles/s|ratio>=0.8|>= 0.8x ref
 S2w.gain.c1|S2 warm cmd host, 1 thread (ref: plain winrmd)|cycles/s|-|-
 S2w.p50.c1|S2 warm cmd host, cycle p50, 1 thread|ms|-|-
