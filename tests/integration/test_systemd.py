@@ -12,23 +12,45 @@ import time
 from conftest import binary
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port_block(n=6):
+    """A port PORT such that PORT to PORT+n-1 are free: the lab puts its
+    HTTPS and scenario listeners on PORT+1 to PORT+5."""
+    for _ in range(50):
+        socks = []
+        try:
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if port + n - 1 > 65535:
+                continue
+            for k in range(1, n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port + k))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no block of %d free ports" % n)
 
 
-def wait_json(path, pid, timeout=20):
+def wait_json(path, proc, log, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             info = json.loads(path.read_text())
-            if info.get("pid") == pid:
+            if info.get("pid") == proc.pid:
                 return info
         except (OSError, ValueError):
             pass
+        if proc.poll() is not None:
+            break
         time.sleep(0.05)
-    raise AssertionError("winrmd did not start")
+    raise AssertionError("winrmd did not start (exit status %s):\n%s" % (
+        proc.poll(), log.read_text(errors="replace")[-4000:]))
 
 
 def test_readiness_reload_and_stop_notifications(tmp_path):
@@ -43,7 +65,7 @@ def test_readiness_reload_and_stop_notifications(tmp_path):
     try:
         msg = ns.recv(4096).decode()
         assert "READY=1" in msg.split("\n")
-        info = wait_json(tmp_path / "lab" / "lab.json", p.pid)
+        info = wait_json(tmp_path / "lab" / "lab.json", p, tmp_path / "log")
         # Ready means serving: Identify answers at once.
         r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w",
                             "%{http_code}", "-H",
@@ -75,7 +97,7 @@ IDENTIFY = ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
 def test_socket_activation(tmp_path):
     """The HTTP listener takes the socket passed as fd 3; a client
     connected before the daemon even started is served."""
-    port = free_port()
+    port = free_port_block()
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
@@ -95,7 +117,7 @@ def test_socket_activation(tmp_path):
                          stdout=log, stderr=subprocess.STDOUT)
     ls.close()
     try:
-        info = wait_json(tmp_path / "lab" / "lab.json", p.pid)
+        info = wait_json(tmp_path / "lab" / "lab.json", p, tmp_path / "log")
         assert info["http_url"].endswith(":%d/wsman" % port)
         body = IDENTIFY.encode()
         early.sendall(b"POST /wsman HTTP/1.1\r\nHost: x\r\n"
