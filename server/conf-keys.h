@@ -54,7 +54,9 @@
 	X(min_idle_timeout_ms, "MinIdleTimeoutms", U64, "60000", \
 	    "Smallest shell IdleTimeOut a client may ask for, in ms") \
 	X(max_auth_failures, "MaxAuthFailures", U64, "10", \
-	    "Failed logins per minute from one address or for one user before refusal")
+	    "Failed logins per minute from one address or for one user before refusal") \
+	X(audit_retention_days, "AuditRetentionDays", U64, "90", \
+	    "Days the store keeps audit entries; 0 keeps them for ever")
 
 /* [Service/Auth]: winrm/config/service/auth */
 #define WRM_AUTH_KEYS(X) \

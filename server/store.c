@@ -14,7 +14,7 @@
 enum stmt_id {
 	S_USER_INSERT, S_USER_UPSERT, S_USER_GET, S_USER_DEL, S_USER_LIST,
 	S_SHELL_PUT, S_SHELL_STATE, S_SHELL_DEL, S_SHELL_LIST,
-	S_CMD_PUT, S_CMD_DEL, S_AUDIT_ADD, S_AUDIT_LIST,
+	S_CMD_PUT, S_CMD_DEL, S_AUDIT_ADD, S_AUDIT_LIST, S_AUDIT_PRUNE,
 	S_MAX_
 };
 
@@ -49,6 +49,7 @@ static const char *const stmt_sql[S_MAX_] = {
 	    "VALUES (?1, ?2, ?3)",
 	[S_AUDIT_LIST] = "SELECT id, ts, event, detail FROM audit "
 	    "WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[S_AUDIT_PRUNE] = "DELETE FROM audit WHERE ts < ?1",
 };
 
 struct wrm_store {
@@ -458,6 +459,21 @@ wrm_store_audit_add(struct wrm_store *st, const char *event,
 	bind_text(s, 2, event);
 	bind_text(s, 3, detail);
 	return step_done(st, s, "audit add");
+}
+
+int
+wrm_store_audit_prune(struct wrm_store *st, int64_t before_ms,
+    int64_t *removed)
+{
+	sqlite3_stmt *s = st->st[S_AUDIT_PRUNE];
+	int r;
+
+	sqlite3_bind_int64(s, 1, before_ms);
+	if ((r = step_done(st, s, "audit prune")) != 0)
+		return r;
+	if (removed != NULL)
+		*removed = sqlite3_changes(st->db);
+	return 0;
 }
 
 int

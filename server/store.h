@@ -86,6 +86,9 @@ int wrm_store_audit_add(struct wrm_store *st, const char *event,
 int wrm_store_audit_list(struct wrm_store *st, int64_t since_id, size_t max,
     struct wrm_store_audit **a_r, size_t *n_r);
 void wrm_store_audit_list_free(struct wrm_store_audit *a, size_t n);
+/* Remove the audit entries older than before_ms (wall clock, ms). */
+int wrm_store_audit_prune(struct wrm_store *st, int64_t before_ms,
+    int64_t *removed);
 
 /* Passive WAL checkpoint (call off the request path). */
 int wrm_store_checkpoint(struct wrm_store *st);

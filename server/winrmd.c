@@ -351,6 +351,24 @@ audit_to_store(const char *event, const char *detail)
 		wrm_store_audit_add(D.store, event, detail);
 }
 
+#define AUDIT_PRUNE_EVERY_MS	(3600 * 1000)
+
+/* Audit entries older than AuditRetentionDays go, at start and hourly. */
+static void
+audit_prune(void *arg)
+{
+	uint64_t days = D.conf->service.audit_retention_days;
+	int64_t removed = 0;
+
+	(void)arg;
+	if (days > 0 && days < 1000000 && D.store != NULL &&
+	    wrm_store_audit_prune(D.store, wrm_wall_ms() -
+	    (int64_t)days * 86400 * 1000, &removed) == 0 && removed > 0)
+		logit("audit: removed %lld entries older than %llu days",
+		    (long long)removed, (unsigned long long)days);
+	wrm_timer_add(D.loop, AUDIT_PRUNE_EVERY_MS, audit_prune, NULL, NULL);
+}
+
 static int
 open_store(void)
 {
@@ -579,6 +597,7 @@ main(int argc, char **argv)
 	logit("shell limits: %s", wrm_limits_mechanism());
 	wrm_shells_restore();
 	wrm_shells_start_sweep();
+	audit_prune(NULL);
 	if (wrm_admin_start(D.conf->service.state_directory) != 0)
 		error("no control socket: winrmctl shell and status will not "
 		    "reach this daemon");

@@ -102,3 +102,29 @@ def test_winrmctl_without_daemon(lab_factory):
     lab.stop()
     r = lab.winrmctl("status")
     assert r.returncode == 2 and "not running" in r.stderr
+
+
+def test_audit_events_past_the_retention_are_removed(lab_factory):
+    """AuditRetentionDays: at start, winrmd removes the audit events older
+    than that many days, says how many in its log, and keeps the rest."""
+    import sqlite3
+    lab = lab_factory(config_lines=["[Service]", "AuditRetentionDays = 30"])
+    lab.protocol().close_shell(lab.protocol().open_shell())
+    lab.stop()
+    db = sqlite3.connect(str(lab.dir / "state.db"))
+    total = db.execute("SELECT count(*) FROM audit").fetchone()[0]
+    assert total >= 3
+    # Make all but the newest event 31 days old.
+    with db:
+        db.execute("UPDATE audit SET ts = ts - 31 * 86400000 "
+                   "WHERE id < (SELECT max(id) FROM audit)")
+    db.close()
+    lab.start()
+    lab.stop()
+    assert "audit: removed %d entries older than 30 days" % (total - 1) \
+        in lab.log()
+    r = lab.winrmctl("audit", "--max", "100000")
+    assert r.returncode == 0
+    events = r.stdout.splitlines()
+    # The one kept, and what the restart added.
+    assert events and int(events[0].split()[0]) == total

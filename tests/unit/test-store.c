@@ -391,6 +391,45 @@ test_store_audit(void **state)
 	wrm_store_close(st);
 }
 
+/* Entries older than the cut go, the others stay, and the count is told. */
+static void
+test_store_audit_prune(void **state)
+{
+	struct fixture *fx = *state;
+	struct wrm_store *st = open_rw(fx);
+	struct wrm_store_audit *a;
+	int64_t now = wrm_wall_ms(), removed = -1;
+	size_t n;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		assert_int_equal(wrm_store_audit_add(st, "SHELL_CREATE", NULL),
+		    0);
+	/* The first two become 100 days old. */
+	sql_int(fx->db, "UPDATE audit SET ts = ts - 8640000000 WHERE id <= 2");
+	assert_int_equal(sql_int(fx->db, "SELECT count(*) FROM audit WHERE "
+	    "ts < strftime('%s', 'now') * 1000 - 86400000"), 2);
+	/* 101 days: nothing is that old. */
+	assert_int_equal(wrm_store_audit_prune(st, now - 8726400000LL,
+	    &removed), 0);
+	assert_int_equal(removed, 0);
+	/* 90 days: the two old ones. */
+	assert_int_equal(wrm_store_audit_prune(st, now - 7776000000LL,
+	    &removed), 0);
+	assert_int_equal(removed, 2);
+	assert_int_equal(wrm_store_audit_list(st, 0, 100, &a, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(a[0].id, 3);
+	wrm_store_audit_list_free(a, n);
+	/* New events still get new numbers. */
+	assert_int_equal(wrm_store_audit_add(st, "SHELL_DELETE", NULL), 0);
+	assert_int_equal(wrm_store_audit_list(st, 0, 100, &a, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(a[2].id, 5);
+	wrm_store_audit_list_free(a, n);
+	wrm_store_close(st);
+}
+
 static void
 test_store_reopen(void **state)
 {
@@ -542,6 +581,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_commands,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_audit,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_audit_prune,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_reopen,
 		    setup, teardown),
