@@ -1117,18 +1117,19 @@ host_keeps_disconnected(const struct wrm_host *h)
 void
 wrm_hosts_shutdown(void)
 {
-	struct wrm_host *h;
+	struct wrm_host *h, *next;
 	struct wrm_buf b;
 	uint32_t reqid;
 	size_t st, n = 0, i, tries;
 	pid_t *pids = NULL, *np;
 
 	wrm_warm_flush();
-	for (h = hosts; h != NULL; h = h->next) {
+	for (h = hosts; h != NULL; h = next) {
 		if (host_keeps_disconnected(h)) {
 			/* Disconnected sessions outlive the daemon. */
 			logit("host %ld keeps its disconnected shells",
 			    (long)h->pid);
+			next = h->next;
 			continue;
 		}
 		if (h->pid > 0 && (np = realloc(pids, (n + 1) *
@@ -1136,15 +1137,23 @@ wrm_hosts_shutdown(void)
 			pids = np;
 			pids[n++] = h->pid;
 		}
-		if (h->dead)
-			continue;
-		wrm_buf_init(&b, 0);
-		reqid = wrm_host_next_reqid(h);
-		if (wrm_hmsg_begin(&b, HM_SHUTDOWN, reqid, &st) == 0 &&
-		    wrm_hmsg_end(&b, st) == 0 &&
-		    wrm_host_request(h, &b, reqid, shutdown_reply, NULL) == 0)
-			wrm_hconn_flush(h->conn, 1000);
-		wrm_buf_free(&b);
+		/*
+		 * A host that has gone already fails the send, and its close
+		 * would free it under us: hold it until its next is read.
+		 */
+		h->hold++;
+		if (!h->dead) {
+			wrm_buf_init(&b, 0);
+			reqid = wrm_host_next_reqid(h);
+			if (wrm_hmsg_begin(&b, HM_SHUTDOWN, reqid, &st) == 0 &&
+			    wrm_hmsg_end(&b, st) == 0 &&
+			    wrm_host_request(h, &b, reqid, shutdown_reply,
+			    NULL) == 0)
+				wrm_hconn_flush(h->conn, 1000);
+			wrm_buf_free(&b);
+		}
+		next = h->next;
+		host_release(h);
 	}
 	for (tries = 0; tries < 40 && reap(pids, n) > 0; tries++)
 		usleep(50 * 1000);

@@ -287,3 +287,30 @@ def test_shared_host_keeps_disconnected_shells_across_restart(lab_factory):
         assert int(out) == pids[0]
     assert a.delete().status == 200
     assert b.delete().status == 200
+
+
+
+def test_stop_while_a_host_is_gone_unnoticed(lab_factory):
+    """The daemon stops cleanly when a host is gone but its closed
+    connection is not read yet: asking that host to shut down fails, and
+    the daemon goes on with the others.  Made deterministic by stopping
+    the daemon (SIGSTOP) while it gets SIGTERM and the idle shared host
+    is killed, so that it finds the stop request before the closed
+    connection."""
+    lab = lab_factory(config_lines=[CMD, "UseSharedProcess = true",
+                                    "WarmPoolTtlSeconds = 60"])
+    p = lab.protocol()
+    s1, s2 = p.open_shell(), p.open_shell()
+    host = host_of(p, s1)
+    p.close_shell(s1)
+    p.close_shell(s2)
+    assert alive(host), "the idle shared host should wait for shells"
+    daemon = lab.proc.pid
+    os.kill(daemon, signal.SIGSTOP)
+    try:
+        os.kill(daemon, signal.SIGTERM)
+        os.kill(host, signal.SIGKILL)
+        assert wait_gone(host)
+    finally:
+        os.kill(daemon, signal.SIGCONT)
+    lab.stop()      # exit status 0 and a clean log, sanitizers included
