@@ -734,8 +734,14 @@ basic_join(const uint8_t key[32], const struct wrm_auth_input *in,
 	struct basic_job *j;
 	struct basic_waiter *w, **pp;
 
+	/*
+	 * PAM sees the client's address (pam_access and the like may judge
+	 * by it): there, only a verification for the same address is shared.
+	 */
 	for (j = basic_running; j != NULL; j = j->next)
-		if (memcmp(j->key, key, 32) == 0)
+		if (memcmp(j->key, key, 32) == 0 && (j->pam_service == NULL ||
+		    (j->self.client_ip != NULL && strcmp(j->self.client_ip,
+		    in->client_ip ? in->client_ip : "-") == 0)))
 			break;
 	if (j == NULL || (w = calloc(1, sizeof(*w))) == NULL)
 		return false;
