@@ -282,6 +282,29 @@ may_read(const struct wrm_op *op)
 	return op->who->is_admin || D.user_mode;
 }
 
+/*
+ * Answer op with the rendered document b (r: how rendering went), or with
+ * an internal-error fault; b is freed.  Returns true (handled).
+ */
+static bool
+send_document(struct wrm_op *op, const char *action, struct wrm_buf *b,
+    int r)
+{
+	if (r == 0)
+		r = wrm_soap_begin(&op->out, action, op->soap.message_id,
+		    WRM_NS_X | WRM_NS_P | WRM_NS_CFG);
+	if (r == 0)
+		r = wrm_buf_put(&op->out, wrm_buf_ptr(b), wrm_buf_len(b));
+	if (r == 0)
+		r = wrm_soap_end(&op->out);
+	wrm_buf_free(b);
+	if (r != 0)
+		wrm_op_fault_id(op, WRM_FAULT_INTERNAL);
+	else
+		wrm_op_reply(op);
+	return true;
+}
+
 bool
 wsman_config_get(struct wrm_op *op)
 {
@@ -329,17 +352,7 @@ wsman_config_get(struct wrm_op *op)
 		    WRM_FAULT_DESTINATION_UNREACHABLE);
 		return true;
 	}
-	if (r == 0)
-		r = wrm_soap_begin(&op->out, A_TRANSFER "GetResponse",
-		    op->soap.message_id, WRM_NS_X | WRM_NS_P | WRM_NS_CFG);
-	if (r == 0) r = wrm_buf_put(&op->out, wrm_buf_ptr(&b), wrm_buf_len(&b));
-	if (r == 0) r = wrm_soap_end(&op->out);
-	wrm_buf_free(&b);
-	if (r != 0)
-		wrm_op_fault_id(op, WRM_FAULT_INTERNAL);
-	else
-		wrm_op_reply(op);
-	return true;
+	return send_document(op, A_TRANSFER "GetResponse", &b, r);
 }
 
 /* ---- Put ---- */
@@ -554,17 +567,7 @@ wsman_config_put(struct wrm_op *op)
 	}
 	wrm_buf_init(&b, 0);
 	r = render(&b, res);
-	if (r == 0)
-		r = wrm_soap_begin(&op->out, A_TRANSFER "PutResponse",
-		    op->soap.message_id, WRM_NS_X | WRM_NS_P | WRM_NS_CFG);
-	if (r == 0) r = wrm_buf_put(&op->out, wrm_buf_ptr(&b), wrm_buf_len(&b));
-	if (r == 0) r = wrm_soap_end(&op->out);
-	wrm_buf_free(&b);
-	if (r != 0)
-		wrm_op_fault_id(op, WRM_FAULT_INTERNAL);
-	else
-		wrm_op_reply(op);
-	return true;
+	return send_document(op, A_TRANSFER "PutResponse", &b, r);
 }
 
 char *
