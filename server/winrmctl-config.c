@@ -62,8 +62,8 @@ static const struct {
 
 /* ---- small helpers ---- */
 
-static void *
-xmalloc(size_t n)
+void *
+ctl_xmalloc(size_t n)
 {
 	void *p = malloc(n);
 
@@ -74,8 +74,8 @@ xmalloc(size_t n)
 	return p;
 }
 
-static char *
-xstrdup(const char *s)
+char *
+ctl_xstrdup(const char *s)
 {
 	char *p = strdup(s);
 
@@ -86,11 +86,8 @@ xstrdup(const char *s)
 	return p;
 }
 
-static char *
-xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
+char *
+ctl_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -124,7 +121,7 @@ trim(char *s)
 static char *
 dir_of(const char *path)
 {
-	char *tmp = xstrdup(path), *d = xstrdup(dirname(tmp));
+	char *tmp = ctl_xstrdup(path), *d = ctl_xstrdup(dirname(tmp));
 
 	free(tmp);
 	return d;
@@ -133,7 +130,7 @@ dir_of(const char *path)
 static char *
 base_of(const char *path)
 {
-	char *tmp = xstrdup(path), *b = xstrdup(basename(tmp));
+	char *tmp = ctl_xstrdup(path), *b = ctl_xstrdup(basename(tmp));
 
 	free(tmp);
 	return b;
@@ -150,7 +147,7 @@ canon(const char *path)
 	char *dir = dir_of(path), *base = base_of(path), *real, *r;
 
 	real = realpath(dir, NULL);
-	r = real != NULL ? xasprintf("%s/%s", real, base) : xstrdup(path);
+	r = real != NULL ? ctl_xasprintf("%s/%s", real, base) : ctl_xstrdup(path);
 	free(real);
 	free(dir);
 	free(base);
@@ -182,7 +179,7 @@ read_text(const char *path)
 		errno = e;
 		return NULL;
 	}
-	buf = xmalloc((size_t)st.st_size + 1);
+	buf = ctl_xmalloc((size_t)st.st_size + 1);
 	while (len < (size_t)st.st_size &&
 	    (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
 		len += (size_t)n;
@@ -199,7 +196,7 @@ ctl_write_file(const char *path, const char *text, int mode, bool replace)
 	ssize_t n;
 	int fd, dfd, r = 0, e = 0;
 
-	tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+	tmp = ctl_xasprintf("%s/.%s.XXXXXX", dir, base);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		e = errno;
 		free(tmp);
@@ -265,8 +262,8 @@ note(struct loader *ld, const char *key, const char *file, unsigned line)
 	if (w == NULL)
 		return;
 	ld->where = w;
-	w[ld->n_where].key = key != NULL ? xstrdup(key) : NULL;
-	w[ld->n_where].file = xstrdup(file);
+	w[ld->n_where].key = key != NULL ? ctl_xstrdup(key) : NULL;
+	w[ld->n_where].file = ctl_xstrdup(file);
 	w[ld->n_where].line = line;
 	ld->n_where++;
 }
@@ -326,10 +323,10 @@ do_include(struct loader *ld, const char *file, unsigned line,
 	int r;
 
 	if (pattern[0] == '/')
-		full = xstrdup(pattern);
+		full = ctl_xstrdup(pattern);
 	else {
 		dir = dir_of(file);
-		full = xasprintf("%s/%s", dir, pattern);
+		full = ctl_xasprintf("%s/%s", dir, pattern);
 		free(dir);
 	}
 	r = glob(full, 0, NULL, &g);
@@ -339,9 +336,9 @@ do_include(struct loader *ld, const char *file, unsigned line,
 		free(full);
 		return;
 	}
-	paths = xmalloc((g.gl_pathc + ld->n_subst + 1) * sizeof(*paths));
+	paths = ctl_xmalloc((g.gl_pathc + ld->n_subst + 1) * sizeof(*paths));
 	for (i = 0; r == 0 && i < g.gl_pathc; i++)
-		paths[n++] = xstrdup(g.gl_pathv[i]);
+		paths[n++] = ctl_xstrdup(g.gl_pathv[i]);
 	if (r == 0)
 		globfree(&g);
 	/* A file about to be created is read where it would be. */
@@ -350,7 +347,7 @@ do_include(struct loader *ld, const char *file, unsigned line,
 		    lstat(ld->subst[j].path, &st) == 0 ||
 		    !pattern_matches(full, ld->subst[j].path))
 			continue;
-		paths[n++] = xstrdup(ld->subst[j].path);
+		paths[n++] = ctl_xstrdup(ld->subst[j].path);
 	}
 	qsort(paths, n, sizeof(*paths), cmp_str);
 	for (i = 0; i < n; i++) {
@@ -374,7 +371,7 @@ relocate_errors(struct loader *ld, size_t from, const char *file,
 		s = ld->conf->errors[i];
 		if (strncmp(s, cl, sizeof(cl) - 1) != 0)
 			continue;
-		ld->conf->errors[i] = xasprintf("%s:%u: %s", file, line,
+		ld->conf->errors[i] = ctl_xasprintf("%s:%u: %s", file, line,
 		    s + sizeof(cl) - 1);
 		free(s);
 	}
@@ -384,8 +381,8 @@ relocate_errors(struct loader *ld, size_t from, const char *file,
 static void
 parse_text(struct loader *ld, const char *file, const char *text, int depth)
 {
-	char *copy = xstrdup(text), *line, *next, *p, *eq, *e, *a;
-	char *section = xstrdup("");
+	char *copy = ctl_xstrdup(text), *line, *next, *p, *eq, *e, *a;
+	char *section = ctl_xstrdup("");
 	unsigned lineno = 0;
 	size_t before;
 
@@ -413,7 +410,7 @@ parse_text(struct loader *ld, const char *file, const char *text, int depth)
 			}
 			*e = '\0';
 			free(section);
-			section = xstrdup(trim(p + 1));
+			section = ctl_xstrdup(trim(p + 1));
 			if (is_tracked_section(ld, section))
 				note(ld, NULL, file, lineno);
 			continue;
@@ -431,7 +428,7 @@ parse_text(struct loader *ld, const char *file, const char *text, int depth)
 		}
 		if (is_tracked_section(ld, section))
 			note(ld, p, file, lineno);
-		a = xasprintf("%s.%s=%s", section, p, trim(eq + 1));
+		a = ctl_xasprintf("%s.%s=%s", section, p, trim(eq + 1));
 		before = ld->conf->n_errors;
 		if (wrm_conf_set(ld->conf, a) != 0 &&
 		    ld->conf->n_errors == before)
@@ -486,11 +483,11 @@ load(const char *path, struct ctl_subst *subst, size_t n_subst,
 	memset(ld, 0, sizeof(*ld));
 	if ((r = wrm_conf_defaults(&ld->conf)) != 0)
 		return r;
-	ld->conf->path = xstrdup(path);
+	ld->conf->path = ctl_xstrdup(path);
 	ld->subst = subst;
 	ld->n_subst = n_subst;
 	ld->track = track;
-	ld->subst_canon = xmalloc((n_subst + 1) * sizeof(char *));
+	ld->subst_canon = ctl_xmalloc((n_subst + 1) * sizeof(char *));
 	for (i = 0; i < n_subst; i++) {
 		subst[i].seen = false;
 		ld->subst_canon[i] = canon(subst[i].path);
@@ -552,7 +549,7 @@ exe_dir(void)
 	if (n <= 0)
 		return NULL;
 	buf[n] = '\0';
-	return xstrdup(dirname(buf));
+	return ctl_xstrdup(dirname(buf));
 }
 
 /* NAME next to this executable, when it runs from a build tree. */
@@ -563,7 +560,7 @@ beside_exe(const char *name)
 	struct stat st;
 
 	if (dir != NULL && strcmp(dir, WRM_DEFAULT_SBINDIR) != 0) {
-		p = xasprintf("%s/%s", dir, name);
+		p = ctl_xasprintf("%s/%s", dir, name);
 		if (stat(p, &st) != 0) {
 			free(p);
 			p = NULL;
@@ -579,10 +576,10 @@ ctl_plugin_dir(const struct wrm_conf *conf)
 	char *p;
 
 	if (conf->service.plugin_directory[0] != '\0')
-		return xstrdup(conf->service.plugin_directory);
+		return ctl_xstrdup(conf->service.plugin_directory);
 	if ((p = beside_exe("plugins")) != NULL)
 		return p;
-	return xstrdup(WRM_DEFAULT_PLUGINDIR);
+	return ctl_xstrdup(WRM_DEFAULT_PLUGINDIR);
 }
 
 char *
@@ -591,10 +588,10 @@ ctl_host_program(const struct wrm_conf *conf)
 	char *p;
 
 	if (conf->service.host_program[0] != '\0')
-		return xstrdup(conf->service.host_program);
+		return ctl_xstrdup(conf->service.host_program);
 	if ((p = beside_exe("winrmd-host")) != NULL)
 		return p;
-	return xstrdup(WRM_DEFAULT_HOSTPROG);
+	return ctl_xstrdup(WRM_DEFAULT_HOSTPROG);
 }
 
 /*
@@ -638,7 +635,7 @@ check_plugin(struct wrm_conf *conf, const struct wrm_session_conf *sc)
 			    sc->options[j].key);
 	}
 	/* "option NAME TYPE REQUIRED" lines */
-	copy = xstrdup(out != NULL ? out : "");
+	copy = ctl_xstrdup(out != NULL ? out : "");
 	for (line = strtok_r(copy, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		char *f[4], *s2 = NULL, *w;
@@ -774,7 +771,7 @@ sessions_dir(void)
 {
 	char *dir = dir_of(ctl_config_path), *s;
 
-	s = xasprintf("%s/sessions.d", dir);
+	s = ctl_xasprintf("%s/sessions.d", dir);
 	free(dir);
 	return s;
 }
@@ -783,20 +780,20 @@ sessions_dir(void)
 static char *
 session_file(const char *sdir, const char *name)
 {
-	char *want = xasprintf("%s.conf", name), *found = NULL;
+	char *want = ctl_xasprintf("%s.conf", name), *found = NULL;
 	struct dirent *de;
 	DIR *d;
 
 	if ((d = opendir(sdir)) != NULL) {
 		while ((de = readdir(d)) != NULL)
 			if (strcasecmp(de->d_name, want) == 0) {
-				found = xasprintf("%s/%s", sdir, de->d_name);
+				found = ctl_xasprintf("%s/%s", sdir, de->d_name);
 				break;
 			}
 		closedir(d);
 	}
 	if (found == NULL)
-		found = xasprintf("%s/%s", sdir, want);
+		found = ctl_xasprintf("%s/%s", sdir, want);
 	free(want);
 	return found;
 }
@@ -821,7 +818,7 @@ lines_split(struct lines *L, const char *text)
 		if (L->v == NULL)
 			exit(1);
 		L->v[L->n++] = e != NULL ? strndup(p, (size_t)(e - p)) :
-		    xstrdup(p);
+		    ctl_xstrdup(p);
 		p = e != NULL ? e + 1 : NULL;
 	}
 }
@@ -845,7 +842,7 @@ lines_join(const struct lines *L)
 
 	for (i = 0; i < L->n; i++)
 		len += strlen(L->v[i]) + 1;
-	p = s = xmalloc(len);
+	p = s = ctl_xmalloc(len);
 	for (i = 0; i < L->n; i++)
 		p = stpcpy(stpcpy(p, L->v[i]), "\n");
 	*p = '\0';
@@ -869,7 +866,7 @@ lines_free(struct lines *L)
 static enum line_kind
 classify(const char *line, char **name_r)
 {
-	char *copy = xstrdup(line), *p = trim(copy), *e;
+	char *copy = ctl_xstrdup(line), *p = trim(copy), *e;
 	enum line_kind k = L_OTHER;
 
 	*name_r = NULL;
@@ -880,7 +877,7 @@ classify(const char *line, char **name_r)
 	else if (*p == '[') {
 		if ((e = strchr(p, ']')) != NULL && *trim(e + 1) == '\0') {
 			*e = '\0';
-			*name_r = xstrdup(trim(p + 1));
+			*name_r = ctl_xstrdup(trim(p + 1));
 			k = L_SECTION;
 		}
 	} else if ((e = strchr(p, '=')) != NULL && e != p) {
@@ -889,7 +886,7 @@ classify(const char *line, char **name_r)
 		if (strcasecmp(p, "Include") == 0)
 			k = L_INCLUDE;
 		else {
-			*name_r = xstrdup(p);
+			*name_r = ctl_xstrdup(p);
 			k = L_KEY;
 		}
 	}
@@ -941,10 +938,10 @@ lines_set(struct lines *L, const char *name, const char *key,
 	}
 	if (last_key != SIZE_MAX) {
 		/* Keep the key as the file spells it. */
-		char *copy = xstrdup(L->v[last_key]), *p = trim(copy);
+		char *copy = ctl_xstrdup(L->v[last_key]), *p = trim(copy);
 
 		*strchr(p, '=') = '\0';
-		n = xasprintf("%s = %s", trim(p), value);
+		n = ctl_xasprintf("%s = %s", trim(p), value);
 		free(copy);
 		free(L->v[last_key]);
 		L->v[last_key] = n;
@@ -952,12 +949,12 @@ lines_set(struct lines *L, const char *name, const char *key,
 	}
 	if (insert_at == SIZE_MAX) {
 		if (L->n > 0 && *trim(L->v[L->n - 1]) != '\0')
-			lines_insert(L, L->n, xstrdup(""));
-		lines_insert(L, L->n, xasprintf("[SessionConfiguration %s]",
+			lines_insert(L, L->n, ctl_xstrdup(""));
+		lines_insert(L, L->n, ctl_xasprintf("[SessionConfiguration %s]",
 		    name));
 		insert_at = L->n;
 	}
-	lines_insert(L, insert_at, xasprintf("%s = %s", key, value));
+	lines_insert(L, insert_at, ctl_xasprintf("%s = %s", key, value));
 }
 
 /* Whether the file holds nothing but name's sections and comments. */
@@ -974,18 +971,18 @@ lines_only_ours(const struct lines *L, const char *name, char **why_r)
 		case L_SECTION:
 			ours = is_our_section(n, name);
 			if (!ours)
-				*why_r = xasprintf("line %zu: [%s]", i + 1, n);
+				*why_r = ctl_xasprintf("line %zu: [%s]", i + 1, n);
 			break;
 		case L_KEY:
 			if (!ours)
-				*why_r = xasprintf("line %zu: a key outside "
+				*why_r = ctl_xasprintf("line %zu: a key outside "
 				    "its section", i + 1);
 			break;
 		case L_INCLUDE:
-			*why_r = xasprintf("line %zu: an Include", i + 1);
+			*why_r = ctl_xasprintf("line %zu: an Include", i + 1);
 			break;
 		case L_OTHER:
-			*why_r = xasprintf("line %zu: not a configuration "
+			*why_r = ctl_xasprintf("line %zu: not a configuration "
 			    "line", i + 1);
 			break;
 		default:
@@ -1229,7 +1226,7 @@ change(enum op op, struct args *a)
 	}
 	cur = load_current();
 	sc = wrm_conf_session_by_name(cur, a->name);
-	name = xstrdup(sc != NULL ? sc->name : a->name);
+	name = ctl_xstrdup(sc != NULL ? sc->name : a->name);
 	switch (op) {
 	case OP_REGISTER:
 		if (sc != NULL) {
@@ -1260,7 +1257,7 @@ change(enum op op, struct args *a)
 		break;
 	}
 	/* The keys to write, Plugin and ResourceURI first. */
-	kv = xmalloc((a->n_kv + 2) * sizeof(*kv));
+	kv = ctl_xmalloc((a->n_kv + 2) * sizeof(*kv));
 	if (a->plugin != NULL) {
 		kv[n_kv].key = (char *)"Plugin";
 		kv[n_kv++].value = (char *)a->plugin;
@@ -1300,10 +1297,10 @@ change(enum op op, struct args *a)
 		}
 	} else {
 		if (!exists) {
-			lines_insert(&L, 0, xasprintf("# Session configuration "
+			lines_insert(&L, 0, ctl_xasprintf("# Session configuration "
 			    "%s, written by winrmctl; see winrmd.conf(5).",
 			    name));
-			lines_insert(&L, 1, xasprintf("[SessionConfiguration "
+			lines_insert(&L, 1, ctl_xasprintf("[SessionConfiguration "
 			    "%s]", name));
 		}
 		for (i = 0; i < n_kv; i++)
@@ -1494,9 +1491,9 @@ ctl_cmd_config(int argc, char **argv)
 	    strcmp(verb, "disable") == 0) {
 		if (parse_args(argc - 1, argv + 1, false, false, &a) != 0)
 			return 1;
-		a.kv = xmalloc(sizeof(*a.kv));
-		a.kv[0].key = xstrdup("Enabled");
-		a.kv[0].value = xstrdup(verb[0] == 'e' ? "true" : "false");
+		a.kv = ctl_xmalloc(sizeof(*a.kv));
+		a.kv[0].key = ctl_xstrdup("Enabled");
+		a.kv[0].value = ctl_xstrdup(verb[0] == 'e' ? "true" : "false");
 		a.n_kv = 1;
 		rc = change(OP_SET, &a);
 	} else if (strcmp(verb, "set") == 0) {

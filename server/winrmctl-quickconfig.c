@@ -83,34 +83,6 @@ struct qc {
 	int failed;
 };
 
-static char *
-qstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL)
-		exit(1);
-	return p;
-}
-
-static char *
-qasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-qasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		exit(1);
-	return s;
-}
-
 static bool
 exists(const char *path)
 {
@@ -161,7 +133,7 @@ host_name(void)
 	char *r;
 
 	if (gethostname(h, sizeof(h)) != 0)
-		return qstrdup("localhost");
+		return ctl_xstrdup("localhost");
 	h[sizeof(h) - 1] = '\0';
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags = AI_CANONNAME;
@@ -170,9 +142,9 @@ host_name(void)
 	    strncasecmp(ai->ai_canonname, h, strlen(h)) == 0 &&
 	    ai->ai_canonname[strlen(h)] == '.' &&
 	    valid_word(ai->ai_canonname, ".-", 253))
-		r = qstrdup(ai->ai_canonname);
+		r = ctl_xstrdup(ai->ai_canonname);
 	else
-		r = qstrdup(h);
+		r = ctl_xstrdup(h);
 	if (ai != NULL)
 		freeaddrinfo(ai);
 	return r;
@@ -240,7 +212,7 @@ make_self_signed(struct qc *q)
 		goto out;
 	wrm_random(serial, sizeof(serial));
 	serial[0] &= 0x7f;
-	shortname = qstrdup(q->host);
+	shortname = ctl_xstrdup(q->host);
 	if ((dot = strchr(shortname, '.')) != NULL)
 		*dot = '\0';
 	if (gnutls_x509_crt_set_version(crt, 3) < 0 ||
@@ -355,7 +327,7 @@ step_group(struct qc *q)
 static bool
 has_file(const char *dir, const char *name)
 {
-	char *p = qasprintf("%s/%s", dir, name);
+	char *p = ctl_xasprintf("%s/%s", dir, name);
 	bool r = exists(p);
 
 	free(p);
@@ -372,8 +344,8 @@ step_pam(struct qc *q)
 		report("ok:", "PAM service file %s exists", q->pam_file);
 		return;
 	}
-	tmp = qstrdup(q->pam_file);
-	dir = qstrdup(dirname(tmp));
+	tmp = ctl_xstrdup(q->pam_file);
+	dir = ctl_xstrdup(dirname(tmp));
 	free(tmp);
 	/* What the distribution's own services include. */
 	if (has_file(dir, "common-auth"))
@@ -400,7 +372,7 @@ step_pam(struct qc *q)
 static int
 mkdir_p(const char *path, mode_t mode)
 {
-	char *copy = qstrdup(path), *p;
+	char *copy = ctl_xstrdup(path), *p;
 	int r = 0;
 
 	for (p = copy + 1; *p != '\0' && r == 0; p++) {
@@ -474,7 +446,7 @@ step_new_config(struct qc *q)
 	struct wrm_conf *conf;
 	char *text, *sdir;
 
-	text = qasprintf(
+	text = ctl_xasprintf(
 	    "# winrmd.conf, written by winrmctl quickconfig: system mode, an\n"
 	    "# HTTPS listener, Negotiate and Kerberos, Basic over HTTPS only.\n"
 	    "# Every key and its default: winrmd.conf(5), or \"winrmd -T\".\n"
@@ -511,7 +483,7 @@ step_new_config(struct qc *q)
 		    "AllowUnencrypted = false, AllowGroups = %s",
 		    ctl_config_path, q->port, q->group);
 	else {
-		sdir = qasprintf("%s/sessions.d", q->confdir);
+		sdir = ctl_xasprintf("%s/sessions.d", q->confdir);
 		if (mkdir_p(sdir, 0755) != 0 ||
 		    ctl_write_file(ctl_config_path, text, 0644, false) != 0) {
 			fprintf(stderr, "winrmctl: cannot write %s: %s\n",
@@ -537,7 +509,7 @@ step_listener(struct qc *q, const struct wrm_conf *cur)
 	struct wrm_conf *conf;
 	char *path, *text;
 
-	path = qasprintf("%s/sessions.d/%s", q->confdir, DROPIN_NAME);
+	path = ctl_xasprintf("%s/sessions.d/%s", q->confdir, DROPIN_NAME);
 	if (exists(path)) {
 		fprintf(stderr, "winrmctl: no HTTPS listener is enabled, but "
 		    "%s exists; not replacing it\n", path);
@@ -545,7 +517,7 @@ step_listener(struct qc *q, const struct wrm_conf *cur)
 		free(path);
 		return;
 	}
-	text = qasprintf(
+	text = ctl_xasprintf(
 	    "# The HTTPS listener, enabled by winrmctl quickconfig.  Keys set\n"
 	    "# here win over the same keys in %s.\n"
 	    "[Listener %s]\n"
@@ -589,7 +561,7 @@ step_listener(struct qc *q, const struct wrm_conf *cur)
 static bool
 in_list(const char *list, const char *word)
 {
-	char *copy = qstrdup(list), *w, *save = NULL;
+	char *copy = ctl_xstrdup(list), *w, *save = NULL;
 	bool found = false;
 
 	for (w = strtok_r(copy, " ,\t", &save); w != NULL && !found;
@@ -682,11 +654,11 @@ ctl_cmd_quickconfig(int argc, char **argv)
 			q.port = (unsigned)v;
 			q.port_given = true;
 		} else if (k + 1 < argc && strcmp(a, "--hostname") == 0)
-			q.host = qstrdup(argv[++k]);
+			q.host = ctl_xstrdup(argv[++k]);
 		else if (k + 1 < argc && strcmp(a, "--group") == 0)
 			q.group = argv[++k];
 		else if (k + 1 < argc && strcmp(a, "--pam-file") == 0)
-			q.pam_file = qstrdup(argv[++k]);
+			q.pam_file = ctl_xstrdup(argv[++k]);
 		else
 			qc_usage();
 	}
@@ -700,8 +672,8 @@ ctl_cmd_quickconfig(int argc, char **argv)
 		fprintf(stderr, "winrmctl: bad group name %s\n", q.group);
 		return 1;
 	}
-	tmp = qstrdup(ctl_config_path);
-	q.confdir = qstrdup(dirname(tmp));
+	tmp = ctl_xstrdup(ctl_config_path);
+	q.confdir = ctl_xstrdup(dirname(tmp));
 	free(tmp);
 	if (exists(ctl_config_path)) {
 		if (ctl_conf_load(ctl_config_path, NULL, 0, &cur) != 0)
@@ -727,32 +699,32 @@ ctl_cmd_quickconfig(int argc, char **argv)
 		if (on != NULL || off != NULL) {
 			const struct wrm_listener_conf *l = on ? on : off;
 
-			q.listener = qstrdup(l->name);
+			q.listener = ctl_xstrdup(l->name);
 			if (l->certificate_file[0] != '\0')
-				q.cert = qstrdup(l->certificate_file);
+				q.cert = ctl_xstrdup(l->certificate_file);
 			if (l->key_file[0] != '\0')
-				q.key = qstrdup(l->key_file);
+				q.key = ctl_xstrdup(l->key_file);
 			if (!q.port_given)
 				q.port = (unsigned)l->port;
 		} else {
-			q.listener = qstrdup("HTTPS");
+			q.listener = ctl_xstrdup("HTTPS");
 			for (i = 0; i < cur->n_listeners; i++)
 				if (strcasecmp(cur->listeners[i].name,
 				    "HTTPS") == 0)
 					break;
 			if (i < cur->n_listeners) {
 				free(q.listener);
-				q.listener = qstrdup("HTTPS-quickconfig");
+				q.listener = ctl_xstrdup("HTTPS-quickconfig");
 			}
 		}
 	}
 	if (q.pam_file == NULL)
-		q.pam_file = qasprintf("/etc/pam.d/%s", cur != NULL ?
+		q.pam_file = ctl_xasprintf("/etc/pam.d/%s", cur != NULL ?
 		    cur->service.pam_service : "winrmd");
 	if (q.cert == NULL)
-		q.cert = qasprintf("%s/cert.pem", q.confdir);
+		q.cert = ctl_xasprintf("%s/cert.pem", q.confdir);
 	if (q.key == NULL)
-		q.key = qasprintf("%s/key.pem", q.confdir);
+		q.key = ctl_xasprintf("%s/key.pem", q.confdir);
 
 	printf("%s %s, host %s:\n", q.dry ? "Plan (dry run: nothing is "
 	    "changed) for" : "Setting up", ctl_config_path, q.host);

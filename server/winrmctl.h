@@ -52,6 +52,11 @@ char *ctl_host_program(const struct wrm_conf *conf);
  */
 int ctl_write_file(const char *path, const char *text, int mode, bool replace);
 
+/* Allocation that ends winrmctl (status 1) when memory runs out. */
+void *ctl_xmalloc(size_t n);
+char *ctl_xstrdup(const char *s);
+char *ctl_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* "config ..." and "quickconfig ...": exit statuses. */
 int ctl_cmd_config(int argc, char **argv);
 int ctl_cmd_quickconfig(int argc, char **argv);
